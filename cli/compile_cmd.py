@@ -1,0 +1,37 @@
+"""`nnjit compile MODEL.onnx -o OUT [--shape NAME=1x128 ...] [--backend wasm]`."""
+from __future__ import annotations
+
+import json
+
+from nnjit.compiler.errors import NnjitError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compile", help="compile an ONNX model into a bundle")
+    p.add_argument("model", help="ONNX file")
+    p.add_argument("-o", "--out", required=True, help="bundle directory to write")
+    p.add_argument("--shape", action="append", metavar="NAME=1x128",
+                   help="bind an input's shape (or SYMBOL=128 for a named dynamic dim); repeatable")
+    p.add_argument("--backend", default="wasm", help="comma-separated backends (wasm)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from nnjit.compiler.onnx_import import parse_shape_args
+    from nnjit.compiler.pipeline import compile_model
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = [b for b in backends if b != "wasm"]
+    if unknown:
+        raise NnjitError(f"--backend {','.join(unknown)}: not available in this build; backends: wasm")
+    s = compile_model(args.model, args.out, parse_shape_args(args.shape), backends)
+    if args.json:
+        print(json.dumps(s))
+    else:
+        saved = 1 - s["arena_bytes"] / s["intermediate_bytes"] if s["intermediate_bytes"] else 0
+        print(f"{args.model} → {s['bundle']}: {s['onnx_nodes']} ONNX nodes → {s['steps']} steps, "
+              f"{s['kernels']} kernels ({s['epilogues_fused']} epilogues fused, {s['batchnorm_folded']} BN folded, "
+              f"{s['folded']} constants folded) in {s['seconds']} s")
+        print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB, arena {s['arena_bytes'] / 2**20:.2f} MiB "
+              f"vs {s['intermediate_bytes'] / 2**20:.2f} MiB of intermediates ({saved:.0%} saved by reuse)")
+    return 0

@@ -1,0 +1,101 @@
+"""The compiler's graph IR: values with static shapes, nodes in topological order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DTYPE_SIZES = {"float32": 4, "int64": 8, "int32": 4, "bool": 1}
+NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+
+
+def dtype_name(np_dtype) -> str:
+    d = np.dtype(np_dtype)
+    for name, t in NP_DTYPES.items():
+        if d == np.dtype(t):
+            return name
+    return str(d)
+
+
+@dataclass
+class Value:
+    name: str
+    dtype: str
+    shape: tuple[int, ...] | None
+    const: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * DTYPE_SIZES.get(self.dtype, 8)
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict = field(default_factory=dict)
+    domain: str = ""
+
+    def all_inputs(self) -> list[str]:
+        """Inputs plus the values an epilogue fusion attached (bias, residual)."""
+        extra = [self.attrs[k] for k in ("_bias", "_residual") if self.attrs.get(k)]
+        return [i for i in self.inputs if i] + extra
+
+
+class Graph:
+    def __init__(self, name: str = "model"):
+        self.name = name
+        self.values: dict[str, Value] = {}
+        self.nodes: list[Node] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.opset = 17
+
+    def value(self, name: str) -> Value:
+        return self.values[name]
+
+    def is_const(self, name: str) -> bool:
+        return bool(name) and self.values[name].const is not None
+
+    def const(self, name: str) -> np.ndarray:
+        return self.values[name].const
+
+    def add_const(self, hint: str, array: np.ndarray) -> str:
+        name = self.fresh(hint)
+        self.values[name] = Value(name, dtype_name(array.dtype), tuple(array.shape), np.ascontiguousarray(array))
+        return name
+
+    def fresh(self, hint: str) -> str:
+        i, name = 0, hint
+        while name in self.values:
+            i += 1
+            name = f"{hint}_{i}"
+        return name
+
+    def consumers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in n.all_inputs():
+                out.setdefault(i, []).append(n)
+        return out
+
+    def producers(self) -> dict[str, Node]:
+        return {o: n for n in self.nodes for o in n.outputs if o}
+
+    def remove_dead(self) -> None:
+        """Drop nodes none of whose outputs reach a graph output, and values nobody references."""
+        live = set(self.outputs)
+        kept = []
+        for n in reversed(self.nodes):
+            if any(o in live for o in n.outputs):
+                kept.append(n)
+                live.update(n.all_inputs())
+        self.nodes = kept[::-1]
+        live.update(self.inputs)
+        self.values = {k: v for k, v in self.values.items() if k in live}

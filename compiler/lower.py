@@ -1,0 +1,65 @@
+"""Graph → kernel steps: checks every op is lowerable and every value has a static shape first."""
+from __future__ import annotations
+
+from .errors import ShapeError, UnsupportedOpError
+from .ir import DTYPE_SIZES, Graph
+from .ops import LOWERINGS, Lowering
+from .ops.common import contiguous_strides
+
+
+def supported_ops() -> list[str]:
+    return sorted(LOWERINGS)
+
+
+def check(g: Graph, source: str = "model") -> None:
+    bad = [n for n in g.nodes if n.op not in LOWERINGS]
+    if bad:
+        n = bad[0]
+        more = f" (and {len(bad) - 1} more unsupported nodes)" if len(bad) > 1 else ""
+        raise UnsupportedOpError(f"{source}: unsupported op {n.op!r} at node {n.name!r}{more}; "
+                                 f"supported ops: {', '.join(supported_ops())}")
+    for n in g.nodes:
+        for name in [i for i in n.inputs if i] + [o for o in n.outputs if o]:
+            v = g.values[name]
+            if v.shape is None:
+                raise ShapeError(f"{source}: value {name!r} (at node {n.name!r}, {n.op}) has no static shape "
+                                 "after binding inputs; bind every dynamic input dim with --shape")
+            if v.dtype not in DTYPE_SIZES:
+                raise UnsupportedOpError(f"{source}: value {name!r} at node {n.name!r} ({n.op}) has dtype "
+                                         f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")
+
+
+def lower(g: Graph, source: str = "model") -> Lowering:
+    check(g, source)
+    L = Lowering(g)
+    for node in g.nodes:
+        LOWERINGS[node.op](L, node)
+    # An output that is only a view of an input (or of another output) gets its own buffer.
+    seen = set()
+    for out in g.outputs:
+        root = resolve(L.aliases, out)
+        if out in L.aliases and (root in g.inputs or root in seen):
+            del L.aliases[out]
+            s = g.values[out].shape
+            L.steps.append(_copy_step(g, root, out, s))
+        seen.add(resolve(L.aliases, out))
+    return L
+
+
+def _copy_step(g: Graph, src: str, dst: str, shape):
+    from .ops.common import Step
+    n = 1
+    for d in shape:
+        n *= d
+    return Step("Identity", dst, "copy", {"shape": [max(n, 1)], "src_strides": [1], "dst_strides": [1],
+                                         "src_offset": 0, "dst_offset": 0,
+                                         "elem_bytes": DTYPE_SIZES[g.values[dst].dtype]}, [src, dst], [dst])
+
+
+def resolve(aliases: dict[str, str], name: str) -> str:
+    while name in aliases:
+        name = aliases[name]
+    return name
+
+
+__all__ = ["lower", "check", "supported_ops", "resolve", "contiguous_strides"]

@@ -1,0 +1,94 @@
+"""The compile pipeline: import → passes → lower → plan → codegen → bundle."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import bundle as bundle_mod
+from .codegen import wasm
+from .ir import Graph
+from .lower import lower
+from .onnx_import import export_onnx, import_onnx, infer, to_graph
+from .passes.fold_batchnorm import fold_batchnorm
+from .passes.fold_constants import fold_constants
+from .passes.fuse_epilogue import fuse_epilogue
+from .passes.fuse_gelu import fuse_gelu
+from .plan import plan_memory
+
+
+def optimize(g: Graph) -> dict:
+    stats = {"folded": fold_constants(g)}
+    if any(v.shape is None for n in g.nodes for o in n.outputs if o for v in [g.values[o]]):
+        # Folding made shape arithmetic concrete: let onnx infer the rest again.
+        g2 = to_graph(infer(export_onnx(g)))
+        for name, v in g2.values.items():
+            if name in g.values and g.values[name].shape is None:
+                g.values[name].shape, g.values[name].dtype = v.shape, v.dtype
+        stats["folded"] += fold_constants(g)
+    g.remove_dead()
+    stats["batchnorm_folded"] = fold_batchnorm(g)
+    stats["gelu_fused"] = fuse_gelu(g)
+    stats["epilogues_fused"] = fuse_epilogue(g)
+    g.remove_dead()
+    return stats
+
+
+def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm",), log=None) -> dict:
+    t0 = time.perf_counter()
+    source = str(model_path)
+    g = import_onnx(model_path, shapes)
+    n_onnx = len(g.nodes)
+    stats = optimize(g)
+    L = lower(g, source)
+    plan = plan_memory(g, L)
+
+    kernels, files, by_key = [], {}, {}
+    steps = []
+    for k, s in enumerate(L.steps):
+        key = (s.family, json.dumps(s.params, sort_keys=True))
+        if key not in by_key:
+            kid = f"k{len(kernels)}"
+            plain, relaxed = wasm.build(s.family, s.params)
+            entry = {"id": kid, "backend": "wasm", "family": s.family, "entry": "run", "config": s.params,
+                     "file": f"kernels/{kid}.wasm", "sha256": bundle_mod.sha256(plain), "relaxed": None}
+            files[entry["file"]] = plain
+            if relaxed is not None:
+                rel = f"kernels/{kid}.relaxed.wasm"
+                files[rel] = relaxed
+                entry["relaxed"] = {"file": rel, "sha256": bundle_mod.sha256(relaxed)}
+            kernels.append(entry)
+            by_key[key] = kid
+        kid = by_key[key]
+        steps.append({"id": k, "op": s.op, "node": s.node, "family": s.family,
+                      "args": [plan.ids[a] for a in s.args], "kernel": kid, "candidates": {"wasm": [kid]}})
+
+    int_ranges = {}
+    for s in L.steps:
+        if s.family == "gather" and s.args[1] in g.inputs:
+            int_ranges[s.args[1]] = [0, s.params["axis_len"]]
+
+    def io(name):
+        v = g.values[name]
+        entry = {"name": name, "dtype": v.dtype, "shape": list(v.shape), "tensor": plan.ids[name]}
+        if v.dtype in ("int64", "int32"):
+            entry["int_range"] = int_ranges.get(name, [0, 2])
+        return entry
+
+    total = plan.arena_base + plan.arena_bytes + 64
+    manifest = {
+        "model": {"name": Path(model_path).stem, "source_sha256": bundle_mod.sha256(Path(model_path).read_bytes()),
+                  "opset": g.opset, "onnx_nodes": n_onnx, "passes": stats},
+        "inputs": [io(i) for i in g.inputs],
+        "outputs": [io(o) for o in g.outputs],
+        "tensors": plan.tensors,
+        "memory": {"weights_base": plan.weights_base, "arena_base": plan.arena_base, "arena_bytes": plan.arena_bytes,
+                   "intermediate_bytes": plan.intermediate_bytes, "total_bytes": total},
+        "steps": steps,
+        "kernels": kernels,
+    }
+    bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, files)
+    summary = {"bundle": str(out_dir), "onnx_nodes": n_onnx, "steps": len(steps), "kernels": len(kernels),
+               "weights_bytes": len(plan.weights), "arena_bytes": plan.arena_bytes,
+               "intermediate_bytes": plan.intermediate_bytes, "seconds": round(time.perf_counter() - t0, 2), **stats}
+    return summary
