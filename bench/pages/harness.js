@@ -1,0 +1,62 @@
+// Shared by the bench pages: the driver (browsers/page_runner.py) calls
+// window.nnjitBench.start(config) and waits for window.nnjitBench.result.
+// Inputs arrive as one binary file (each tensor at a 64-byte aligned offset, described in
+// config.inputs) so MB-sized tensors never pass through JSON; outputs go back as base64.
+
+const ARRAYS = {
+  float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
+  int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+};
+
+/** [{name, dtype, shape, offset, bytes}] → [{name, dtype, shape, data}], views into one fetched buffer. */
+export async function loadTensors(url, specs) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`inputs: HTTP ${res.status} at ${url}`);
+  const buf = await res.arrayBuffer();
+  return specs.map(({ name, dtype, shape, offset, bytes }) => {
+    const Arr = ARRAYS[dtype];
+    return { name, dtype, shape, data: new Arr(buf, offset, bytes / Arr.BYTES_PER_ELEMENT) };
+  });
+}
+
+/** The raw bytes of a typed array as base64; FileReader encodes natively, fast for MBs. */
+export function toBase64(typed) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(',') + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(new Blob([typed]));
+  });
+}
+
+/** {name: {data, dims, dtype}} → {name: {dtype, dims, b64}} */
+export async function encodeOutputs(outputs) {
+  const out = {};
+  for (const [name, t] of Object.entries(outputs)) out[name] = { dtype: t.dtype, dims: [...t.dims], b64: await toBase64(t.data) };
+  return out;
+}
+
+/** Call `once` n times back to back; latency of each call in ms (performance.now, page clock). */
+export async function timeRuns(n, once) {
+  const times = [];
+  let last;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    last = await once(i);
+    times.push(performance.now() - t0);
+  }
+  return { times, last };
+}
+
+/** Install `job` as the page's bench entry point; errors come back as {name, message}. */
+export function expose(job) {
+  const bench = { result: null };
+  bench.start = (config) => {
+    bench.result = null;
+    job(config).then(
+      (value) => { bench.result = { ok: true, value }; },
+      (err) => { bench.result = { ok: false, error: { name: err?.name ?? 'Error', message: err?.message ?? String(err) } }; },
+    );
+  };
+  window.nnjitBench = bench;
+}

@@ -1,0 +1,233 @@
+"""Run a bundle (or, as the peer baseline, an .onnx model on onnxruntime-web) in headless Chromium.
+
+Inputs travel as one binary file, written to a temporary directory the server mounts and fetched by
+the page (each tensor 64-byte aligned, described by {name, dtype, shape, offset, bytes}); outputs come back through
+page evaluation as base64 of their raw bytes. Latency is measured in the page with performance.now()
+around each session.run(): `first` is the first run, `median`/`p90` are over the runs after it.
+
+One BrowserHarness holds a server and a browser for many runs; run_bundle_in_browser() and
+run_ort_web() make a throwaway one unless given a browser or harness to reuse.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nnjit.compiler.errors import BundleError
+
+from .chromium import launch_chromium
+from .server import StaticServer
+
+# Names of the runtime's own error classes (web_runtime/errors.js): the user's input was at fault.
+RUNTIME_ERROR_NAMES = frozenset({"NnjitError", "BundleError", "InputError", "BackendError"})
+ALIGN = 64
+
+
+class PageError(RuntimeError):
+    """An error thrown in the page, with its JavaScript class name (e.g. 'InputError') and message."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+    @property
+    def is_runtime_error(self) -> bool:
+        """True for the runtime's named errors (bad bundle or input), False for bugs and browser failures."""
+        return self.name in RUNTIME_ERROR_NAMES
+
+
+def verify_bundle(bundle_dir: str | Path) -> dict:
+    """The bundle's manifest after the checks the runtime makes (format, version, every file's sha256).
+
+    Raises BundleError naming the file. Cheap next to a browser launch, so a bad bundle fails fast.
+    """
+    from nnjit.compiler.bundle import read_manifest, verify_file
+
+    root = Path(bundle_dir)
+    manifest = read_manifest(root)
+    missing = [key for key in ("inputs", "outputs", "steps", "tensors", "memory", "weights", "kernels") if key not in manifest]
+    if missing:
+        raise BundleError(f"{root / 'manifest.json'}: missing {', '.join(missing)}")
+    try:
+        files = [(manifest["weights"]["file"], manifest["weights"]["sha256"])]
+        for k in manifest["kernels"]:
+            files.append((k["file"], k["sha256"]))
+            if k.get("relaxed"):
+                files.append((k["relaxed"]["file"], k["relaxed"]["sha256"]))
+    except (KeyError, TypeError) as e:
+        raise BundleError(f"{root / 'manifest.json'}: malformed weights or kernel entry (no {e})") from None
+    for rel, expected in files:
+        verify_file(root, rel, expected)
+    return manifest
+
+
+def latency_stats(times: list[float]) -> dict:
+    """first run, then median and p90 over the warm runs (all runs when there is only one)."""
+    warm = times[1:] or times
+    return {
+        "first": float(times[0]),
+        "median": float(np.median(warm)),
+        "p90": float(np.percentile(warm, 90)),
+        "runs": [float(t) for t in times],
+    }
+
+
+def _write_inputs(path: Path, inputs: dict[str, np.ndarray]) -> list[dict]:
+    specs, offset = [], 0
+    with open(path, "wb") as f:
+        for name, value in inputs.items():
+            arr = np.ascontiguousarray(value)
+            offset = -(-offset // ALIGN) * ALIGN
+            f.seek(offset)
+            f.write(arr.tobytes())
+            specs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset, "bytes": arr.nbytes})
+            offset += arr.nbytes
+    return specs
+
+
+def _decode_outputs(outputs: dict) -> dict[str, np.ndarray]:
+    return {
+        name: np.frombuffer(bytearray(base64.b64decode(o["b64"])), dtype=np.dtype(o["dtype"])).reshape(o["dims"])
+        for name, o in outputs.items()
+    }
+
+
+class BrowserHarness:
+    """A static server and a headless Chromium, shared by any number of runs. Use as a context manager.
+
+    `browser` (a Playwright Browser) and `server` (a StaticServer serving the default mounts) are
+    reused when given and then left open; whatever the harness starts itself, it closes.
+    """
+
+    def __init__(self, browser=None, server: StaticServer | None = None, timeout_s: float = 300.0):
+        self.browser, self.server, self.timeout_s = browser, server, timeout_s
+        self._stack = contextlib.ExitStack()
+        self._ids = itertools.count()
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> "BrowserHarness":
+        try:
+            if self.server is None:
+                self.server = self._stack.enter_context(StaticServer())
+            if self.browser is None:
+                self.browser = self._stack.enter_context(launch_chromium())
+            self._tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="nnjit-run-")))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    @contextlib.contextmanager
+    def mounted(self, directory: str | Path):
+        """Serve `directory` under a fresh URL prefix for the duration of the block; yields its URL."""
+        prefix = f"/m{next(self._ids)}/"
+        url = self.server.mount(prefix, directory)
+        try:
+            yield url
+        finally:
+            self.server.unmount(prefix)
+
+    def open_page(self, page: str = "run.html"):
+        """A new page (own browser context) on one of bench/pages; the caller closes it."""
+        p = self.browser.new_page()
+        try:
+            p.goto(self.server.url(f"/pages/{page}"))
+        except BaseException:
+            p.close()
+            raise
+        return p
+
+    def _drive(self, page_name: str, config: dict, inputs: dict[str, np.ndarray]) -> dict:
+        job = next(self._ids)
+        inputs_file = self._tmp / f"inputs-{job}.bin"
+        config = {**config, "inputs": _write_inputs(inputs_file, inputs)}
+        console: list[str] = []
+        with self.mounted(self._tmp) as data_url:
+            config["inputsUrl"] = data_url + inputs_file.name
+            page = self.browser.new_page()
+            try:
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                page.goto(self.server.url(f"/pages/{page_name}"))
+                # Module scripts run before 'load', so a missing entry point means the page failed to load.
+                if not page.evaluate("() => Boolean(window.nnjitBench)"):
+                    raise RuntimeError(f"{page_name} did not start: {'; '.join(console) or 'no console output'}")
+                page.evaluate("config => window.nnjitBench.start(config)", config)
+                handle = page.wait_for_function("() => window.nnjitBench.result", polling="raf", timeout=self.timeout_s * 1000)
+                result = handle.json_value()
+            finally:
+                page.close()
+                inputs_file.unlink(missing_ok=True)
+        if not result["ok"]:
+            raise PageError(result["error"]["name"], result["error"]["message"])
+        return result["value"]
+
+    def _result(self, value: dict) -> dict:
+        return {
+            "outputs": _decode_outputs(value["outputs"]),
+            "latency_ms": latency_stats(value["times"]),
+            "create_ms": float(value["createMs"]),
+            "cross_origin_isolated": bool(value["crossOriginIsolated"]),
+            "browser": "chromium",
+            "browser_version": self.browser.version,
+            "info": value["info"],
+        }
+
+    def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
+                   *, worker: bool = True, relaxed_simd: bool | None = None) -> dict:
+        """Outputs (name → array), latency_ms {first, median, p90, runs}, relaxed_simd, worker, ran_in, ..."""
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        with self.mounted(bundle_dir) as bundle_url:
+            value = self._drive("run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker,
+                                             "relaxedSimd": relaxed_simd}, inputs)
+        out = self._result(value)
+        out.update(relaxed_simd=bool(value["info"]["relaxedSimd"]), worker=bool(value["info"]["worker"]),
+                   ran_in=value["ranIn"], compute_ms=[float(t) for t in value["computeMs"]])
+        return out
+
+    def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
+                *, threads: int = 1, proxy: bool = False) -> dict:
+        """The same on onnxruntime-web's WASM EP (SIMD, `threads` threads, main thread unless `proxy`)."""
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"no such model: {onnx_path}")
+        if not self.server.has_mount("/ort/"):
+            raise RuntimeError("onnxruntime-web is not installed: run `npm ci` in the repository root")
+        with self.mounted(onnx_path.parent) as model_dir:
+            value = self._drive("ort.html", {"modelUrl": model_dir + onnx_path.name, "runs": runs,
+                                             "threads": threads, "proxy": proxy}, inputs)
+        out = self._result(value)
+        out.update(relaxed_simd=None, worker=proxy, ran_in="DedicatedWorkerGlobalScope" if proxy else "Window")
+        return out
+
+
+def _harness(browser) -> contextlib.AbstractContextManager[BrowserHarness]:
+    if isinstance(browser, BrowserHarness):
+        return contextlib.nullcontext(browser)
+    return BrowserHarness(browser=browser)
+
+
+def run_bundle_in_browser(bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
+                          browser=None, **options) -> dict:
+    """Run a bundle in headless Chromium. `browser`: a Playwright Browser or BrowserHarness to reuse."""
+    with _harness(browser) as h:
+        return h.run_bundle(bundle_dir, inputs, runs, **options)
+
+
+def run_ort_web(onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
+                browser=None, **options) -> dict:
+    """Run an .onnx model on onnxruntime-web (WASM EP) in headless Chromium: the peer baseline."""
+    with _harness(browser) as h:
+        return h.run_ort(onnx_path, inputs, runs, **options)

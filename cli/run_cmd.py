@@ -1,0 +1,163 @@
+"""`nnjit run BUNDLE`: run a compiled bundle in headless Chromium, optionally against onnxruntime CPU.
+
+Exit codes: 0 ok; 2 bad input (bundle, inputs, model, options, or a named runtime error raised in
+the page), printed as one `ErrorName: message` line on stderr; 1 any other failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nnjit.compiler.errors import InputError, ModelLoadError, NnjitError
+
+
+class UsageError(NnjitError):
+    """An option value the command cannot honour."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "run", help="run a bundle in a headless browser",
+        description="Run a compiled bundle in headless Chromium and report latency (and accuracy with --compare).")
+    p.add_argument("bundle", metavar="BUNDLE", help="bundle directory written by `nnjit compile`")
+    p.add_argument("--backend", choices=["wasm"], default="wasm")
+    p.add_argument("--browser", choices=["chromium"], default="chromium")
+    p.add_argument("--threads", type=int, default=1, help="kernel threads (the wasm backend runs 1)")
+    p.add_argument("--inputs", metavar="X.npz", help="inputs by name (default: seeded random inputs)")
+    p.add_argument("--compare", metavar="MODEL.onnx", help="also run onnxruntime CPU on the same inputs and report errors")
+    p.add_argument("--runs", type=int, default=10, help="timed runs; the first is reported apart from the rest")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=main)
+    return p
+
+
+def _reference_session(model: Path, bundle_inputs: list[dict], bundle_outputs: list[dict]):
+    """An onnxruntime CPU session (1 thread) checked to have the bundle's inputs and outputs."""
+    import onnxruntime as ort
+
+    if not model.is_file():
+        raise ModelLoadError(f"{model}: no such file")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own classes for unreadable or invalid models
+        raise ModelLoadError(f"{model}: onnxruntime cannot load it ({_one_line(e)})") from None
+    have_in = {i.name for i in sess.get_inputs()}
+    have_out = {o.name for o in sess.get_outputs()}
+    want_in = {i["name"] for i in bundle_inputs}
+    want_out = {o["name"] for o in bundle_outputs}
+    if have_in != want_in or not want_out <= have_out:
+        raise InputError(f"{model}: inputs {sorted(have_in)} / outputs {sorted(have_out)} do not match the bundle's "
+                         f"inputs {sorted(want_in)} / outputs {sorted(want_out)}")
+    return sess
+
+
+def compare_outputs(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(max_abs_err, max_rel_err) over all outputs; rel = max|out − ref| / max|ref| per output.
+
+    A NaN where the reference has none (or the reverse) counts as an infinite error.
+    """
+    max_abs = max_rel = 0.0
+    for name, out in outputs.items():
+        ref = reference[name]
+        if out.shape != ref.shape:
+            raise RuntimeError(f"output {name!r}: the bundle gave shape {list(out.shape)}, onnxruntime {list(ref.shape)}")
+        if out.size == 0:
+            continue
+        a, b = out.astype(np.float64), ref.astype(np.float64)
+        diff = np.abs(a - b)
+        both_nan = np.isnan(a) & np.isnan(b)
+        diff = np.where(both_nan, 0.0, np.where(np.isnan(diff), np.inf, diff))
+        err = float(diff.max())
+        scale = float(np.nanmax(np.abs(b))) if not np.isnan(b).all() else 0.0
+        max_abs = max(max_abs, err)
+        max_rel = max(max_rel, err / scale if scale > 0 else err)
+    return max_abs, max_rel
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+def _execute(args) -> dict:
+    from nnjit.bench.inputs import check_inputs, load_inputs, random_inputs
+    from nnjit.browsers.page_runner import run_bundle_in_browser, verify_bundle
+
+    if args.threads != 1:
+        raise UsageError(f"--threads {args.threads}: the wasm backend runs its kernels on 1 thread")
+    if args.runs < 1:
+        raise UsageError(f"--runs {args.runs}: need at least 1 run")
+    manifest = verify_bundle(args.bundle)  # before the browser starts: a bad bundle fails in milliseconds
+    if args.inputs:
+        inputs = check_inputs(manifest["inputs"], load_inputs(args.inputs))
+    else:
+        inputs = random_inputs(manifest["inputs"], args.seed)
+    reference = None
+    if args.compare:
+        reference = _reference_session(Path(args.compare), manifest["inputs"], manifest["outputs"])
+
+    result = run_bundle_in_browser(args.bundle, inputs, args.runs)
+    lat = result["latency_ms"]
+    report = {
+        "backend": args.backend,
+        "browser": args.browser,
+        "threads": args.threads,
+        "runs": args.runs,
+        "relaxed_simd": result["relaxed_simd"],
+        "latency_ms": {"first": lat["first"], "median": lat["median"], "p90": lat["p90"]},
+        "outputs": {name: list(arr.shape) for name, arr in result["outputs"].items()},
+    }
+    if reference is not None:
+        names = list(result["outputs"])
+        ref = dict(zip(names, reference.run(names, inputs), strict=True))
+        report["max_abs_err"], report["max_rel_err"] = compare_outputs(result["outputs"], ref)
+    report["_browser_version"] = result["browser_version"]
+    report["_model"] = (manifest.get("model") or {}).get("name")
+    return report
+
+
+def _summary(r: dict, bundle: str) -> str:
+    lat = r["latency_ms"]
+    lines = [
+        f"bundle   {bundle}" + (f" (model {r['_model']})" if r["_model"] else ""),
+        f"browser  {r['browser']} {r['_browser_version']}, {r['backend']} backend in a Worker, "
+        f"{r['threads']} thread, relaxed SIMD {'on' if r['relaxed_simd'] else 'off'}",
+        f"latency  first {lat['first']:.3f} ms, then median {lat['median']:.3f} ms, p90 {lat['p90']:.3f} ms ({r['runs']} runs)",
+    ]
+    lines += [f"output   {name} {shape}" for name, shape in r["outputs"].items()]
+    if "max_abs_err" in r:
+        lines.append(f"compare  max_abs_err {r['max_abs_err']:.3g}, max_rel_err {r['max_rel_err']:.3g} vs onnxruntime CPU")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    from nnjit.browsers.page_runner import PageError
+
+    try:
+        report = _execute(args)
+    except NnjitError as e:
+        print(f"{type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except PageError as e:
+        if e.is_runtime_error:
+            print(f"{e.name}: {_one_line(e.message)}", file=sys.stderr)
+            return 2
+        print(f"error in the page: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if not k.startswith("_")}))
+    else:
+        print(_summary(report, args.bundle))
+    return 0

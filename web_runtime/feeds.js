@@ -1,0 +1,98 @@
+// Checking session.run() feeds against the model's inputs on the page, before the worker sees
+// them, and turning each into a fresh ArrayBuffer in memory layout (the caller's arrays are
+// never transferred away or modified).
+import { InputError } from './errors.js';
+import { numel, fmtShape } from './dtypes.js';
+
+function describe(v) {
+  if (v === null || v === undefined) return String(v);
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  if (Array.isArray(v)) {
+    const kinds = [...new Set(v.slice(0, 64).map((x) => typeof x))];
+    return `${kinds.length === 1 ? kinds[0] : 'mixed'}[]`;
+  }
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+const isIntArray = (a, lo, hi) => a.every((x) => Number.isInteger(x) && x >= lo && x <= hi);
+
+// Per dtype: what the page may pass, and the conversion to the memory layout (null = not accepted).
+const CONVERT = {
+  float32: {
+    accepts: 'Float32Array or number[]',
+    to(d) {
+      if (d instanceof Float32Array) return d.slice();
+      if (Array.isArray(d) && d.every((x) => typeof x === 'number')) return Float32Array.from(d);
+      return null;
+    },
+  },
+  int64: {
+    accepts: 'BigInt64Array, Int32Array, or integer/bigint[]',
+    to(d) {
+      if (d instanceof BigInt64Array) return d.slice();
+      if (d instanceof Int32Array) return BigInt64Array.from(d, BigInt);
+      if (Array.isArray(d)) {
+        if (d.every((x) => typeof x === 'bigint')) return BigInt64Array.from(d);
+        if (isIntArray(d, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) return BigInt64Array.from(d, BigInt);
+      }
+      return null;
+    },
+  },
+  int32: {
+    accepts: 'Int32Array or integer[]',
+    to(d) {
+      if (d instanceof Int32Array) return d.slice();
+      if (Array.isArray(d) && isIntArray(d, -(2 ** 31), 2 ** 31 - 1)) return Int32Array.from(d);
+      return null;
+    },
+  },
+  bool: {
+    accepts: 'Uint8Array, boolean[] or number[]',
+    // Kernels rely on bools being exactly 0 or 1.
+    to(d) {
+      if (d instanceof Uint8Array || (Array.isArray(d) && d.every((x) => typeof x === 'boolean' || typeof x === 'number'))) {
+        return Uint8Array.from(d, (x) => (x ? 1 : 0));
+      }
+      return null;
+    },
+  },
+};
+
+function toBuffer(spec, value) {
+  const { name, dtype, shape } = spec;
+  let data = value;
+  if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !Array.isArray(value)) {
+    if (!('data' in value)) throw new InputError(`input "${name}": expected a typed array or {data, dims}, got ${describe(value)}`);
+    data = value.data;
+    const { dims } = value;
+    if (dims !== undefined) {
+      const same = Array.isArray(dims) && dims.length === shape.length && dims.every((d, i) => d === shape[i]);
+      if (!same) throw new InputError(`input "${name}": expected dims ${fmtShape(shape)}, got ${Array.isArray(dims) ? fmtShape(dims) : describe(dims)}`);
+    }
+  }
+  const conv = CONVERT[dtype];
+  const arr = conv.to(data);
+  if (!arr) throw new InputError(`input "${name}": expected ${dtype} data (${conv.accepts}), got ${describe(data)}`);
+  const n = numel(shape);
+  if (arr.length !== n) {
+    throw new InputError(`input "${name}": expected ${n} elements (${dtype} ${fmtShape(shape)}), got ${arr.length}`);
+  }
+  return arr.buffer;
+}
+
+/** `inputs`: the session's input metadata. Returns input name → ArrayBuffer, or throws InputError. */
+export function prepareFeeds(feeds, inputs) {
+  if (!feeds || typeof feeds !== 'object' || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+    throw new InputError(`run() expects an object mapping input names to tensors, got ${describe(feeds)}`);
+  }
+  const names = inputs.map((i) => `"${i.name}"`).join(', ');
+  for (const name of Object.keys(feeds)) {
+    if (!inputs.some((i) => i.name === name)) throw new InputError(`unknown input "${name}": the model's inputs are ${names}`);
+  }
+  const out = {};
+  for (const spec of inputs) {
+    if (!(spec.name in feeds)) throw new InputError(`missing input "${spec.name}": expected ${spec.dtype} ${fmtShape(spec.shape)}`);
+    out[spec.name] = toBuffer(spec, feeds[spec.name]);
+  }
+  return out;
+}

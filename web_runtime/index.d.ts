@@ -1,0 +1,81 @@
+// Types of the nnjit-web runtime (web_runtime/index.js).
+
+export type DType = 'float32' | 'int64' | 'int32' | 'bool';
+
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/** What run() accepts per input. int64 inputs also take Int32Array or integer arrays (converted). */
+export type FeedData = Float32Array | BigInt64Array | Int32Array | Uint8Array | number[] | bigint[] | boolean[];
+export type Feed = FeedData | { data: FeedData; dims?: number[] };
+
+export interface DataTypeMap {
+  float32: Float32Array;
+  int64: BigInt64Array;
+  int32: Int32Array;
+  bool: Uint8Array;
+}
+
+export interface OutputTensor<D extends DType = DType> {
+  data: DataTypeMap[D];
+  dims: number[];
+  dtype: D;
+}
+
+export interface SessionOptions {
+  /** Only 'wasm' today. */
+  backend?: 'wasm';
+  /** Run kernels in a dedicated Web Worker (default). false runs them on the calling thread. */
+  worker?: boolean;
+  /** undefined: use relaxed-SIMD kernels where the browser supports them; false: never; true: require. */
+  relaxedSimd?: boolean;
+}
+
+export interface SessionInfo {
+  backend: 'wasm';
+  relaxedSimd: boolean;
+  worker: boolean;
+  /** Constructor name of the global scope that runs the kernels, e.g. 'DedicatedWorkerGlobalScope'. */
+  ranIn: string;
+  model: { name?: string; source_sha256?: string; opset?: number } | null;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  /** Kernel id → the bundle file that was loaded for it (plain or relaxed variant). */
+  kernelFiles: Record<string, string>;
+  timings: { fetchMs: number; compileMs: number };
+}
+
+export interface RunStats {
+  /** Time spent in the kernels, measured where they ran (excludes messaging). */
+  computeMs: number;
+  ranIn: string;
+}
+
+export class Session {
+  private constructor();
+  /** url: the bundle directory or its manifest.json, absolute or relative to the page. */
+  static create(url: string | URL, options?: SessionOptions): Promise<Session>;
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+  readonly info: SessionInfo;
+  lastRunStats: RunStats | null;
+  run(feeds: Record<string, Feed>): Promise<Record<string, OutputTensor>>;
+  release(): Promise<void>;
+}
+
+export class NnjitError extends Error {}
+/** Bundle unreachable, malformed, wrong format version, or a sha256 mismatch (message names file, expected, actual). */
+export class BundleError extends NnjitError {
+  name: 'BundleError';
+}
+/** Unknown/missing input, wrong dims, element count or dtype (message names the input, expected and got). */
+export class InputError extends NnjitError {
+  name: 'InputError';
+}
+/** Backend unavailable, worker failure, kernel trap, or use after release(). */
+export class BackendError extends NnjitError {
+  name: 'BackendError';
+}

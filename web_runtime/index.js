@@ -1,0 +1,125 @@
+// nnjit-web: run a compiled nnjit bundle in the browser.
+//   const session = await Session.create('/models/mobilenet/');
+//   const { logits } = await session.run({ input: new Float32Array(3 * 224 * 224) });
+import { BackendError, BundleError, InputError, NnjitError, reviveError } from './errors.js';
+import { DTYPES } from './dtypes.js';
+import { prepareFeeds } from './feeds.js';
+
+export { NnjitError, BundleError, InputError, BackendError };
+
+/** Talks to the session's own Web Worker; requests are answered in order, matched by id. */
+class WorkerChannel {
+  constructor() {
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'nnjit' });
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      this.pending.delete(data.id);
+      if (data.ok) p.resolve(data.result);
+      else p.reject(reviveError(data.error));
+    };
+    // An 'error' event means the worker itself died (script failed to load, out of memory): every
+    // request in flight is lost, and so is the session.
+    this.worker.onerror = (ev) => {
+      ev.preventDefault();
+      this.close(new BackendError(`the nnjit worker failed: ${ev.message || 'its script could not be loaded'}`));
+    };
+    this.worker.onmessageerror = () => this.close(new BackendError('the nnjit worker sent a message that could not be received'));
+  }
+
+  call(type, args, transfer = []) {
+    if (!this.worker) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, type, args }, transfer);
+    });
+  }
+
+  close(err = new BackendError('the session was released')) {
+    this.worker?.terminate();
+    this.worker = null;
+    this.closedError = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+/** The {worker: false} fallback: same engine on the page's own thread (for comparisons only). */
+class DirectChannel {
+  async call(type, args) {
+    if (this.closed) throw new BackendError('the session was released');
+    if (type === 'create') {
+      const { createEngine } = await import('./engine.js');
+      this.engine = await createEngine(args.url, args.options);
+      return this.engine.info;
+    }
+    return this.engine.run(args.feeds);
+  }
+
+  close() {
+    this.closed = true;
+    this.engine = null;
+  }
+}
+
+export class Session {
+  #channel;
+  #info;
+
+  constructor(channel, info) {
+    this.#channel = channel;
+    this.#info = info;
+    /** Stats of the last run: {computeMs (kernels only, where they ran), ranIn (the global scope's type)}. */
+    this.lastRunStats = null;
+  }
+
+  /**
+   * Load, verify and compile a bundle. `url`: the bundle directory or its manifest.json.
+   * options: backend ('wasm'), worker (default true), relaxedSimd (undefined = when supported).
+   */
+  static async create(url, { backend = 'wasm', worker = true, relaxedSimd } = {}) {
+    // Resolve here: inside the worker, relative URLs would resolve against the worker script.
+    const absolute = new URL(url, globalThis.location?.href).href;
+    const channel = worker ? new WorkerChannel() : new DirectChannel();
+    try {
+      const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd } });
+      return new Session(channel, { ...info, worker: Boolean(worker) });
+    } catch (err) {
+      channel.close();
+      throw err;
+    }
+  }
+
+  /** [{name, dtype, shape}] of the model's inputs. */
+  get inputs() {
+    return structuredClone(this.#info.inputs);
+  }
+
+  get outputs() {
+    return structuredClone(this.#info.outputs);
+  }
+
+  /** {backend, relaxedSimd, worker, ranIn, model, kernelFiles, timings: {fetchMs, compileMs}}. */
+  get info() {
+    return structuredClone(this.#info);
+  }
+
+  /** feeds: input name → typed array or {data, dims}. Resolves to output name → {data, dims, dtype}. */
+  async run(feeds) {
+    const buffers = prepareFeeds(feeds, this.#info.inputs);
+    const { outputs, stats } = await this.#channel.call('run', { feeds: buffers }, Object.values(buffers));
+    this.lastRunStats = stats;
+    const result = {};
+    for (const o of this.#info.outputs) {
+      result[o.name] = { data: new DTYPES[o.dtype].Array(outputs[o.name]), dims: [...o.shape], dtype: o.dtype };
+    }
+    return result;
+  }
+
+  /** Stop the worker and free the memory. Later calls to run() reject with BackendError. */
+  async release() {
+    this.#channel.close();
+  }
+}

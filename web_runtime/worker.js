@@ -1,0 +1,28 @@
+// The Web Worker that owns the session: kernels run here, so inference never blocks the page.
+// Protocol: {id, type: 'create'|'run', args} in; {id, ok: true, result} or {id, ok: false, error} out.
+import { createEngine } from './engine.js';
+import { BackendError, serializeError } from './errors.js';
+
+let engine = null;
+
+async function handle(type, args) {
+  if (type === 'create') {
+    engine = await createEngine(args.url, args.options);
+    return [engine.info, []];
+  }
+  if (type === 'run') {
+    if (!engine) throw new BackendError('run before the session was created');
+    const result = engine.run(args.feeds);
+    return [result, Object.values(result.outputs)];
+  }
+  throw new BackendError(`unknown worker request ${JSON.stringify(type)}`);
+}
+
+self.onmessage = async ({ data: { id, type, args } }) => {
+  try {
+    const [result, transfer] = await handle(type, args);
+    self.postMessage({ id, ok: true, result }, transfer);
+  } catch (err) {
+    self.postMessage({ id, ok: false, error: serializeError(err) });
+  }
+};
