@@ -13,7 +13,7 @@ def main(argv=None) -> int:
     models = (argv if argv is not None else sys.argv[1:]) or MODELS
     print(f"nnjit demo: {', '.join(models)} — compiling, then running in headless Chromium …", flush=True)
     rows = measure(models, runs=10, rounds=1, log=lambda s: print(s, flush=True))
-    head = ("model", "backend", "first ms", "median ms", "ORT-web ms", "native ms", "max abs err", "max rel err")
+    head = ("model", "backend", "cold ms", "warm median ms", "ORT-web ms", "native ms", "max abs err", "max rel err")
     table = [head]
     for r in rows:
         table.append((r["model"], "wasm" + (" relaxed-simd" if r["relaxed_simd"] else " simd"),
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
         if k == 0:
             print("  ".join("-" * w for w in widths))
-    print("\nfirst = Session.create → first output (fetch, compile, run); median = warm runs; "
+    print("\ncold = Session.create → first output (fetch, verify, compile, first run); warm = median of later runs; "
           "errors vs native onnxruntime on the same inputs.")
     return 0
 

@@ -49,8 +49,10 @@ def feeds_for(name):
         elif dtype == B:
             out[n] = r.integers(0, 2, size=shape).astype(np.bool_)
         else:
-            a = r.standard_normal(shape).astype(np.float32) * (kind or 1.0)
-            out[n] = np.abs(a) + 0.05 if kind == "positive" else a
+            if kind == "positive":
+                out[n] = np.abs(r.standard_normal(shape)).astype(np.float32) + 0.05
+            else:
+                out[n] = (r.standard_normal(shape) * (kind or 1.0)).astype(np.float32)
     return out
 
 

@@ -41,11 +41,3 @@ def tampered(bundles, tmp_path):
         (copy / rel).write_bytes(bytes(data))
         return copy
     return make
-
-
-@pytest.fixture(scope="session")
-def harness():
-    from nnjit.browsers.page_runner import BrowserHarness
-
-    with BrowserHarness(timeout_s=60) as h:
-        yield h
