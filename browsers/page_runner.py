@@ -183,16 +183,18 @@ class BrowserHarness:
         }
 
     def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                   *, worker: bool = True, relaxed_simd: bool | None = None) -> dict:
-        """Outputs (name → array), latency_ms {first, median, p90, runs}, relaxed_simd, worker, ran_in, ..."""
+                   *, worker: bool = True, relaxed_simd: bool | None = None, profile_runs: int = 0) -> dict:
+        """Outputs (name → array), latency_ms {first, median, p90, runs}, relaxed_simd, worker, ran_in, ...;
+        with profile_runs > 0 also `profile`: per-step median ms after the timed runs."""
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         with self.mounted(bundle_dir) as bundle_url:
             value = self._drive("run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker,
-                                             "relaxedSimd": relaxed_simd}, inputs)
+                                             "relaxedSimd": relaxed_simd, "profileRuns": profile_runs}, inputs)
         out = self._result(value)
         out.update(relaxed_simd=bool(value["info"]["relaxedSimd"]), worker=bool(value["info"]["worker"]),
-                   ran_in=value["ranIn"], compute_ms=[float(t) for t in value["computeMs"]])
+                   ran_in=value["ranIn"], compute_ms=[float(t) for t in value["computeMs"]],
+                   profile=value.get("profile"))
         return out
 
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,

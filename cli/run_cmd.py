@@ -31,6 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--compare", metavar="MODEL.onnx", help="also run onnxruntime CPU on the same inputs and report errors")
     p.add_argument("--runs", type=int, default=10, help="timed runs; the first is reported apart from the rest")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--profile", action="store_true", help="also time every step (median of 20 runs) and list them")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
     return p
@@ -103,7 +104,7 @@ def _execute(args) -> dict:
     if args.compare:
         reference = _reference_session(Path(args.compare), manifest["inputs"], manifest["outputs"])
 
-    result = run_bundle_in_browser(args.bundle, inputs, args.runs)
+    result = run_bundle_in_browser(args.bundle, inputs, args.runs, profile_runs=20 if args.profile else 0)
     lat = result["latency_ms"]
     report = {
         "backend": args.backend,
@@ -118,6 +119,8 @@ def _execute(args) -> dict:
         names = list(result["outputs"])
         ref = dict(zip(names, reference.run(names, inputs), strict=True))
         report["max_abs_err"], report["max_rel_err"] = compare_outputs(result["outputs"], ref)
+    if args.profile:
+        report["profile"] = result["profile"]
     report["_browser_version"] = result["browser_version"]
     report["_model"] = (manifest.get("model") or {}).get("name")
     return report
@@ -134,6 +137,11 @@ def _summary(r: dict, bundle: str) -> str:
     lines += [f"output   {name} {shape}" for name, shape in r["outputs"].items()]
     if "max_abs_err" in r:
         lines.append(f"compare  max_abs_err {r['max_abs_err']:.3g}, max_rel_err {r['max_rel_err']:.3g} vs onnxruntime CPU")
+    if r.get("profile"):
+        total = sum(p["ms"] for p in r["profile"]) or 1.0
+        lines.append(f"profile  {len(r['profile'])} steps, {total:.3f} ms in kernels (median per step of 20 runs):")
+        lines += [f"  {p['step']:4d} {p['ms']:8.3f} ms {100 * p['ms'] / total:5.1f}%  {p['family']:<12} {p['op']:<12} {p['node']}"
+                  for p in r["profile"]]
     return "\n".join(lines)
 
 

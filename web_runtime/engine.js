@@ -36,5 +36,8 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
       const outputs = impl.run(feeds);
       return { outputs, stats: { computeMs: performance.now() - t0, ranIn } };
     },
+    profile(feeds, runs) {
+      return impl.profile(feeds, runs);
+    },
   };
 }

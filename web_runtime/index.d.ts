@@ -54,6 +54,16 @@ export interface RunStats {
   ranIn: string;
 }
 
+export interface StepProfile {
+  step: number;
+  op: string;
+  node: string;
+  family: string;
+  kernel: string;
+  /** Median time of this step over the profile runs, in ms. */
+  ms: number;
+}
+
 export class Session {
   private constructor();
   /** url: the bundle directory or its manifest.json, absolute or relative to the page. */
@@ -63,6 +73,8 @@ export class Session {
   readonly info: SessionInfo;
   lastRunStats: RunStats | null;
   run(feeds: Record<string, Feed>): Promise<Record<string, OutputTensor>>;
+  /** Time every step of the plan on `feeds`; median per step over `runs` (default 10). */
+  profile(feeds: Record<string, Feed>, options?: { runs?: number }): Promise<StepProfile[]>;
   release(): Promise<void>;
 }
 

@@ -55,6 +55,7 @@ class DirectChannel {
       this.engine = await createEngine(args.url, args.options);
       return this.engine.info;
     }
+    if (type === 'profile') return this.engine.profile(args.feeds, args.runs);
     return this.engine.run(args.feeds);
   }
 
@@ -116,6 +117,15 @@ export class Session {
       result[o.name] = { data: new DTYPES[o.dtype].Array(outputs[o.name]), dims: [...o.shape], dtype: o.dtype };
     }
     return result;
+  }
+
+  /**
+   * Time each step of the plan on `feeds` (`runs` repetitions, after the caller's warm-up runs).
+   * Resolves to [{step, op, node, family, kernel, ms}] in execution order, ms = median per step.
+   */
+  async profile(feeds, { runs = 10 } = {}) {
+    const buffers = prepareFeeds(feeds, this.#info.inputs);
+    return this.#channel.call('profile', { feeds: buffers, runs }, Object.values(buffers));
   }
 
   /** Stop the worker and free the memory. Later calls to run() reject with BackendError. */

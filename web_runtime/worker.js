@@ -15,6 +15,10 @@ async function handle(type, args) {
     const result = engine.run(args.feeds);
     return [result, Object.values(result.outputs)];
   }
+  if (type === 'profile') {
+    if (!engine) throw new BackendError('profile before the session was created');
+    return [engine.profile(args.feeds, args.runs), []];
+  }
   throw new BackendError(`unknown worker request ${JSON.stringify(type)}`);
 }
 

@@ -2,7 +2,7 @@
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
 
-async function runBundle({ bundleUrl, inputsUrl, inputs, runs, worker = true, relaxedSimd }) {
+async function runBundle({ bundleUrl, inputsUrl, inputs, runs, worker = true, relaxedSimd, profileRuns = 0 }) {
   const t0 = performance.now();
   const session = await Session.create(bundleUrl, { worker, relaxedSimd });
   const createMs = performance.now() - t0;
@@ -15,7 +15,9 @@ async function runBundle({ bundleUrl, inputsUrl, inputs, runs, worker = true, re
       computeMs.push(session.lastRunStats.computeMs);
       return out;
     });
+    const profile = profileRuns > 0 ? await session.profile(feeds, { runs: profileRuns }) : null;
     return {
+      profile,
       createMs,
       times,
       computeMs,

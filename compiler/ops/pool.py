@@ -27,7 +27,7 @@ def lower_pool(L: Lowering, node: Node) -> None:
         geo = {"strides": [1] + geo["strides"], "dil": [1] + geo["dil"], "pads": [0, geo["pads"][0], 0, geo["pads"][1]]}
     params = {"planes": N * C, "H": H, "W": W, "OH": OH, "OW": OW, "KH": k[0], "KW": k[1],
               "stride_h": geo["strides"][0], "stride_w": geo["strides"][1], "pad_t": geo["pads"][0],
-              "pad_l": geo["pads"][1], "dil_h": geo["dil"][0], "dil_w": geo["dil"][1],
+              "pad_l": geo["pads"][1], "pad_b": geo["pads"][2], "pad_r": geo["pads"][3], "dil_h": geo["dil"][0], "dil_w": geo["dil"][1],
               "mode": "max" if node.op == "MaxPool" else "avg",
               "count_include_pad": bool(node.attrs.get("count_include_pad", 0))}
     L.emit(node, "pool2d", params, [x, out], [out])

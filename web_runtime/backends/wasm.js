@@ -82,6 +82,47 @@ export class WasmBackend {
 
   /** `feeds`: input name → ArrayBuffer holding exactly the tensor's bytes. Returns output name → ArrayBuffer (copies). */
   run(feeds) {
+    this.#write(feeds);
+    const { calls } = this;
+    let i = 0;
+    try {
+      for (; i < calls.length; i++) calls[i].fn(...calls[i].args);
+    } catch (e) {
+      throw this.#stepError(i, e);
+    }
+    const out = {};
+    for (const { name, addr, bytes } of this.outputs) out[name] = this.memory.buffer.slice(addr, addr + bytes);
+    return out;
+  }
+
+  /** Time every step `runs` times on `feeds`; the median per step, in manifest order. */
+  profile(feeds, runs) {
+    this.#write(feeds);
+    const { calls } = this;
+    const times = calls.map(() => []);
+    for (let r = 0; r < runs; r++) {
+      for (let i = 0; i < calls.length; i++) {
+        const t0 = performance.now();
+        try {
+          calls[i].fn(...calls[i].args);
+        } catch (e) {
+          throw this.#stepError(i, e);
+        }
+        times[i].push(performance.now() - t0);
+      }
+    }
+    const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    return calls.map(({ step, kernel }, i) => ({
+      step: step.id, op: step.op, node: step.node ?? '', family: step.family ?? '', kernel, ms: median(times[i]),
+    }));
+  }
+
+  #stepError(i, e) {
+    const { step, kernel } = this.calls[i];
+    return new BackendError(`step ${step.id} (${step.op} ${step.node ?? ''}, kernel ${kernel}) failed: ${e.message}`);
+  }
+
+  #write(feeds) {
     const heap = new Uint8Array(this.memory.buffer);
     for (const { name, addr, bytes } of this.inputs) {
       const buf = feeds[name];
@@ -90,16 +131,5 @@ export class WasmBackend {
       }
       heap.set(new Uint8Array(buf), addr);
     }
-    const { calls } = this;
-    let i = 0;
-    try {
-      for (; i < calls.length; i++) calls[i].fn(...calls[i].args);
-    } catch (e) {
-      const { step, kernel } = calls[i];
-      throw new BackendError(`step ${step.id} (${step.op} ${step.node ?? ''}, kernel ${kernel}) failed: ${e.message}`);
-    }
-    const out = {};
-    for (const { name, addr, bytes } of this.outputs) out[name] = this.memory.buffer.slice(addr, addr + bytes);
-    return out;
   }
 }
