@@ -3,7 +3,7 @@ import pytest
 
 from nnjit.compiler.pipeline import compile_model
 
-from ..op_cases import CASES, feeds_for, reference, rel_err, save
+from .op_cases import CASES, feeds_for, reference, rel_err, save
 
 pytestmark = pytest.mark.browser
 
