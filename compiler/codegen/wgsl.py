@@ -1,0 +1,59 @@
+"""Render WGSL kernels from the Jinja2 templates in kernels_wgsl/.
+
+A template sees `p` (the step's params, the same dict the WAT template gets) and `s` (the WebGPU
+schedule: workgroup size, tiles — empty for the default) and exports, as top-level `{% set %}`
+variables, `dispatch` (workgroup counts [x, y, z]) and optionally `workgroup` (its size, for the
+manifest). Keeping the dispatch rule in the template keeps one file per op family."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+from ..errors import KernelBuildError
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "kernels_wgsl"
+MAX_WORKGROUPS_PER_DIM = 65535
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
+    )
+
+
+def has_template(family: str) -> bool:
+    return (TEMPLATE_DIR / f"{family}.wgsl.j2").is_file()
+
+
+def build(family: str, params: dict, schedule: dict | None = None) -> tuple[str, list[int], dict]:
+    """(WGSL source, dispatch [x, y, z], info {workgroup: [...]})."""
+    tpl = _env().get_template(f"{family}.wgsl.j2")
+    ctx = {"p": params, "s": schedule or {}}
+    try:
+        text = tpl.render(**ctx)
+        module = tpl.make_module(ctx)
+    except jinja2.TemplateError as e:
+        raise KernelBuildError(f"{family}.wgsl.j2 {params}: {e}") from e
+    dispatch = [int(d) for d in (list(getattr(module, "dispatch")) + [1, 1])[:3]]
+    if any(d < 1 or d > MAX_WORKGROUPS_PER_DIM for d in dispatch):
+        raise KernelBuildError(f"{family}.wgsl.j2 {params}: dispatch {dispatch} outside 1..{MAX_WORKGROUPS_PER_DIM}")
+    info = {"workgroup": list(getattr(module, "workgroup", [])) or None}
+    return text, dispatch, info
+
+
+def validate(text: str, what: str = "kernel") -> None:
+    """Compile the WGSL with wgpu (naga) so a template bug fails at compile time, not in a browser."""
+    from ..wgpu_native import device
+    try:
+        device().create_shader_module(code=text)
+    except Exception as e:
+        numbered = "\n".join(f"{i + 1:5d} {line}" for i, line in enumerate(text.splitlines()))
+        raise KernelBuildError(f"{what}: invalid WGSL: {e}\n{numbered}") from e
