@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from . import bundle as bundle_mod
-from .codegen import wasm
+from .codegen import wasm, wgsl
 from .ir import Graph
 from .lower import lower
 from .onnx_import import export_onnx, import_onnx, infer, to_graph
@@ -34,8 +34,42 @@ def optimize(g: Graph) -> dict:
     return stats
 
 
+def _wasm_kernel(kid: str, s) -> tuple[dict, dict]:
+    plain, relaxed = wasm.build(s.family, s.params)
+    entry = {"id": kid, "backend": "wasm", "family": s.family, "entry": "run", "config": s.params,
+             "file": f"kernels/{kid}.wasm", "sha256": bundle_mod.sha256(plain), "relaxed": None}
+    files = {entry["file"]: plain}
+    if relaxed is not None:
+        rel = f"kernels/{kid}.relaxed.wasm"
+        files[rel] = relaxed
+        entry["relaxed"] = {"file": rel, "sha256": bundle_mod.sha256(relaxed)}
+    return entry, files
+
+
+def _webgpu_kernel(kid: str, s) -> tuple[dict, dict]:
+    schedule = {}
+    if s.family == "gemm":
+        from .codegen.wgsl_space import gemm_wgsl_candidates
+        schedule = gemm_wgsl_candidates(s.params["M"], s.params["N"], s.params["K"])[0]
+    text, dispatch, info = wgsl.build(s.family, s.params, schedule)
+    data = text.encode()
+    entry = {"id": kid, "backend": "webgpu", "family": s.family, "entry": "main", "config": s.params,
+             "schedule": schedule, "dispatch": dispatch, "workgroup": info["workgroup"],
+             "file": f"kernels/{kid}.wgsl", "sha256": bundle_mod.sha256(data)}
+    return entry, {entry["file"]: data}
+
+
+BUILDERS = {"wasm": _wasm_kernel, "webgpu": _webgpu_kernel}
+BACKENDS = tuple(BUILDERS)
+
+
 def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm",), log=None) -> dict:
     t0 = time.perf_counter()
+    backends = list(dict.fromkeys(backends))
+    unknown = [b for b in backends if b not in BUILDERS]
+    if unknown or not backends:
+        from .errors import NnjitError
+        raise NnjitError(f"backend {', '.join(unknown) or '(none)'}: available backends are {', '.join(BUILDERS)}")
     source = str(model_path)
     g = import_onnx(model_path, shapes)
     n_onnx = len(g.nodes)
@@ -46,22 +80,17 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
     kernels, files, by_key = [], {}, {}
     steps = []
     for k, s in enumerate(L.steps):
-        key = (s.family, json.dumps(s.params, sort_keys=True))
-        if key not in by_key:
-            kid = f"k{len(kernels)}"
-            plain, relaxed = wasm.build(s.family, s.params)
-            entry = {"id": kid, "backend": "wasm", "family": s.family, "entry": "run", "config": s.params,
-                     "file": f"kernels/{kid}.wasm", "sha256": bundle_mod.sha256(plain), "relaxed": None}
-            files[entry["file"]] = plain
-            if relaxed is not None:
-                rel = f"kernels/{kid}.relaxed.wasm"
-                files[rel] = relaxed
-                entry["relaxed"] = {"file": rel, "sha256": bundle_mod.sha256(relaxed)}
-            kernels.append(entry)
-            by_key[key] = kid
-        kid = by_key[key]
+        cands = {}
+        for backend in backends:
+            key = (backend, s.family, json.dumps(s.params, sort_keys=True))
+            if key not in by_key:
+                entry, new_files = BUILDERS[backend](f"{'k' if backend == 'wasm' else 'g'}{len(kernels)}", s)
+                kernels.append(entry)
+                files.update(new_files)
+                by_key[key] = entry["id"]
+            cands[backend] = [by_key[key]]
         steps.append({"id": k, "op": s.op, "node": s.node, "family": s.family,
-                      "args": [plan.ids[a] for a in s.args], "kernel": kid, "candidates": {"wasm": [kid]}})
+                      "args": [plan.ids[a] for a in s.args], "kernel": cands[backends[0]][0], "candidates": cands})
 
     int_ranges = {}
     for s in L.steps:
@@ -88,7 +117,7 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         "kernels": kernels,
     }
     bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, files)
-    summary = {"bundle": str(out_dir), "onnx_nodes": n_onnx, "steps": len(steps), "kernels": len(kernels),
+    summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps), "kernels": len(kernels),
                "weights_bytes": len(plan.weights), "arena_bytes": plan.arena_bytes,
                "intermediate_bytes": plan.intermediate_bytes, "seconds": round(time.perf_counter() - t0, 2), **stats}
     return summary

@@ -16,7 +16,8 @@ from .ir import DTYPE_SIZES, Graph
 from .lower import resolve
 from .ops.common import Lowering
 
-ALIGN = 64
+# 256: WebGPU binds sub-ranges of one buffer only at minStorageBufferOffsetAlignment (256 by default).
+ALIGN = 256
 
 
 def _align(n: int) -> int:

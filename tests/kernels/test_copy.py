@@ -98,3 +98,19 @@ def test_six_dim_permute():
     src = rand((2, 3, 1, 4, 3, 5), 4, seed=9)
     view = src.transpose(5, 3, 0, 4, 2, 1)
     np.testing.assert_array_equal(run_copy(src, view), view)
+
+
+@pytest.mark.parametrize("rows", [4, 5, 7, 8, 13])
+@pytest.mark.parametrize("cols", [4, 6, 9, 37])
+@pytest.mark.parametrize("eb", [4, 8])
+def test_tiled_transpose(rows, cols, eb):
+    """[.., rows, cols] -> [.., cols, rows] (4×4 shuffle tiles for 4-byte elements, plus edge rows/cols)."""
+    src = rand((2, rows, cols), eb, seed=rows * cols)
+    for view in (np.swapaxes(src, 1, 2), np.swapaxes(src[:, ::-1], 1, 2), np.swapaxes(src[:, :, ::-2], 1, 2)):
+        np.testing.assert_array_equal(run_copy(src, view), view)
+
+
+def test_attention_style_permute():
+    src = rand((2, 9, 3, 8), 4, seed=11)  # [B, S, H, D] -> [B, H, D, S]
+    view = src.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(run_copy(src, view), view)

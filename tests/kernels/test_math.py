@@ -91,7 +91,9 @@ def test_small_arguments_relative(fn):
     x = np.concatenate([np.geomspace(1e-6, 1.0, 20000), -np.geomspace(1e-6, 1.0, 20000),
                         [1e-6, -1e-6, 1e-20, -1e-20, 1e-38]]).astype(np.float32)
     _, rel = errors(fn, x)
-    assert rel <= 2e-7, f"{fn}: max relative error {rel:.3g} for |x| <= 1"
+    # gelu on x < 0 is 0.5·x·erfc(|x|/√2): erfc's f32 polynomial/exp/divide chain costs ~2.8e-7 there
+    bound = 3e-7 if fn == "gelu" else 2e-7
+    assert rel <= bound, f"{fn}: max relative error {rel:.3g} for |x| <= 1"
 
 
 def test_exp_relative_and_saturation():
@@ -162,3 +164,12 @@ def test_act_macro():
 def test_no_relaxed_dependence():
     for family, params in [("unary", dict(op="gelu", n=9)), ("binary", dict(op="pow", shape=[9], a_strides=[1], b_strides=[1]))]:
         assert wasm.render(family, params, relaxed=False) == wasm.render(family, params, relaxed=True)
+
+
+def test_gelu_negative_tail_relative():
+    """0.5·x·erfc(|x|/√2) keeps relative accuracy while the result is a normal float."""
+    x = -np.linspace(0.5, 13, 50001).astype(np.float32)
+    ref = REF["gelu"](x.astype(np.float64))
+    y = call("gelu", x).astype(np.float64)
+    normal = np.abs(ref) > 1.2e-38
+    assert (np.abs(y - ref)[normal] / np.abs(ref[normal])).max() <= 4e-7
