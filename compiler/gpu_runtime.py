@@ -1,0 +1,100 @@
+"""Run a bundle's WebGPU kernels natively through wgpu-py, laid out exactly as the browser backend
+does it: one weights buffer, one arena buffer, every tensor a 256-byte aligned sub-range, pipelines
+and bind groups built once, one command encoder and one submit per run. It is the browser-free
+test path and the "native WebGPU" baseline of the benchmarks."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import load_bundle
+from .errors import BundleError, InputError
+from .ir import NP_DTYPES
+from .wgpu_native import device
+
+
+def _round4(n: int) -> int:
+    return -(-max(n, 4) // 4) * 4
+
+
+class GPUSession:
+    def __init__(self, bundle_dir: str | Path):
+        import wgpu
+        self.wgpu = wgpu
+        self.manifest, weights, files = load_bundle(Path(bundle_dir))
+        m = self.manifest
+        self.dev = dev = device()
+        kernels = {k["id"]: k for k in m["kernels"] if k["backend"] == "webgpu"}
+        if not kernels:
+            raise BundleError(f"{bundle_dir}: the bundle has no webgpu kernels (compile with --backend wasm,webgpu)")
+        usage = wgpu.BufferUsage
+        self.weights = dev.create_buffer_with_data(data=weights + bytes(_round4(len(weights)) - len(weights)) if weights else bytes(4),
+                                                   usage=usage.STORAGE)
+        arena_bytes = max(_round4(m["memory"]["arena_bytes"]), 4)
+        self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
+        self.pipelines = {}
+        for kid, k in kernels.items():
+            module = dev.create_shader_module(code=files[k["file"]].decode())
+            self.pipelines[kid] = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": k["entry"]})
+        self.tensors = m["tensors"]
+        self.calls = []
+        for st in m["steps"]:
+            kid = st["candidates"]["webgpu"][0]
+            pipe = self.pipelines[kid]
+            entries = [{"binding": i, "resource": self._range(a)} for i, a in enumerate(st["args"])]
+            bind = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
+            self.calls.append((pipe, bind, kernels[kid]["dispatch"], st))
+
+    def _range(self, tid: int) -> dict:
+        t = self.tensors[tid]
+        buf = self.weights if t["storage"] == "weight" else self.arena
+        return {"buffer": buf, "offset": t["offset"], "size": _round4(t["bytes"])}
+
+    def _encode(self, steps=None):
+        enc = self.dev.create_command_encoder()
+        p = enc.begin_compute_pass()
+        for pipe, bind, dispatch, _ in (self.calls if steps is None else steps):
+            p.set_pipeline(pipe)
+            p.set_bind_group(0, bind)
+            p.dispatch_workgroups(*dispatch)
+        p.end()
+        return enc.finish()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        m = self.manifest
+        names = {i["name"] for i in m["inputs"]}
+        for k in feeds:
+            if k not in names:
+                raise InputError(f"unknown input {k!r}; the model's inputs are {sorted(names)}")
+        for spec in m["inputs"]:
+            if spec["name"] not in feeds:
+                raise InputError(f"missing input {spec['name']!r} ({spec['dtype']} {spec['shape']})")
+            x = np.ascontiguousarray(feeds[spec["name"]])
+            if list(x.shape) != spec["shape"] or x.dtype != np.dtype(NP_DTYPES[spec["dtype"]]):
+                raise InputError(f"input {spec['name']!r}: expected {spec['dtype']} {spec['shape']}, got {x.dtype} {list(x.shape)}")
+            raw = x.tobytes()
+            self.dev.queue.write_buffer(self.arena, self.tensors[spec["tensor"]]["offset"], raw + bytes(_round4(len(raw)) - len(raw)))
+        self.dev.queue.submit([self._encode()])
+        return self._read_outputs()
+
+    def _read_outputs(self) -> dict[str, np.ndarray]:
+        out = {}
+        for o in self.manifest["outputs"]:
+            t = self.tensors[o["tensor"]]
+            buf = self.weights if t["storage"] == "weight" else self.arena
+            raw = self.dev.queue.read_buffer(buf, t["offset"], _round4(t["bytes"]))
+            out[o["name"]] = np.frombuffer(raw, np.uint8)[:t["bytes"]].view(NP_DTYPES[o["dtype"]]).reshape(o["shape"]).copy()
+        return out
+
+    def time_runs(self, feeds, runs: int = 10) -> list[float]:
+        """Wall ms per run, each = submit of the whole plan + read-back of the outputs."""
+        self.run(feeds)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.dev.queue.submit([self._encode()])
+            self._read_outputs()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return times
