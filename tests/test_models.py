@@ -1,6 +1,5 @@
 """Zoo models end to end: compiled, run in headless Chromium (and in wasmtime for a fast native
 check), compared with onnxruntime on real data."""
-import numpy as np
 import pytest
 
 from nnjit.bench import datasets, zoo

@@ -37,7 +37,7 @@ def params(M, N, K, mr, nr, *, packed=True, bias=None, residual=False, act="none
 
 def check(p, a, b, bias_v=None, res=None, *, variants=("plain", "relaxed")):
     """Run every requested binary of p and compare with the float64 reference."""
-    M, N, K = p["M"], p["N"], p["K"]
+    M, N = p["M"], p["N"]
     batch = p["batch"]
     # Reference: broadcast operands to the batch shape through their strides.
     a64, b64 = a.astype(np.float64), b.astype(np.float64)

@@ -2,7 +2,6 @@
 ceil_mode / count_include_pad semantics are checked against onnxruntime once."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -112,7 +111,7 @@ def test_max_ignores_padding_for_negative_inputs():
 
 
 def test_matches_onnxruntime_ceil_count_include_pad():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
     for H, k, s, pads, ceil, cip in [(6, 3, 2, 1, 1, 1), (6, 3, 2, 0, 1, 1), (7, 3, 2, 1, 1, 0),
