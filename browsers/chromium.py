@@ -3,6 +3,10 @@
 Flags follow /work/shared/notes/browsers.md: as root Chromium needs --no-sandbox, and without the
 background-networking flags it keeps trying to reach the network. Playwright gives every launch a
 fresh temporary --user-data-dir (and deletes it on close); it refuses one passed in `args`.
+
+WebGPU needs --enable-unsafe-webgpu on Linux; Chromium then offers SwiftShader (a CPU fallback
+adapter). --use-angle=vulkan makes requestAdapter hang here, so it is not used. The developer
+features flag stops the 100 µs quantization of timestamp queries, which per-step profiles need.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-quic",
 )
+WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--enable-webgpu-developer-features")
 
 
 def chromium_path() -> str:
@@ -31,15 +36,17 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def launch_chromium(extra_args: Sequence[str] = (), timeout_s: float = 60.0) -> Iterator["playwright.sync_api.Browser"]:  # noqa: F821
-    """A headless Chromium `Browser`; it and its whole process tree are gone when the block exits."""
-    from playwright.sync_api import sync_playwright
+def launch_chromium(extra_args: Sequence[str] = (), timeout_s: float = 60.0,
+                    webgpu: bool = False) -> Iterator["playwright.sync_api.Browser"]:  # noqa: F821
+    """A headless Chromium `Browser` (WebGPU enabled with `webgpu`); it and its whole process tree are
+    gone when the block exits."""
+    from .playwright_driver import playwright
 
-    with sync_playwright() as pw:
+    with playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium_path(),
             headless=True,
-            args=[*CHROMIUM_FLAGS, *extra_args],
+            args=[*CHROMIUM_FLAGS, *(WEBGPU_FLAGS if webgpu else ()), *extra_args],
             timeout=timeout_s * 1000,
         )
         try:

@@ -1,4 +1,4 @@
-"""Run a bundle (or, as the peer baseline, an .onnx model on onnxruntime-web) in headless Chromium.
+"""Run a bundle (or, as the peer baseline, an .onnx model on onnxruntime-web) in headless Chromium or Firefox.
 
 Inputs travel as one binary file, written to a temporary directory the server mounts and fetched by
 the page (each tensor 64-byte aligned, described by {name, dtype, shape, offset, bytes}); outputs come back through
@@ -21,6 +21,7 @@ import numpy as np
 from nnjit.compiler.errors import BundleError
 
 from .chromium import launch_chromium
+from .firefox import launch_firefox
 from .server import StaticServer
 
 # Names of the runtime's own error classes (web_runtime/errors.js): the user's input was at fault.
@@ -98,15 +99,25 @@ def _decode_outputs(outputs: dict) -> dict[str, np.ndarray]:
     }
 
 
+BROWSERS = ("chromium", "firefox")
+
+
 class BrowserHarness:
-    """A static server and a headless Chromium, shared by any number of runs. Use as a context manager.
+    """A static server and a headless browser, shared by any number of runs. Use as a context manager.
 
     `browser` (a Playwright Browser) and `server` (a StaticServer serving the default mounts) are
     reused when given and then left open; whatever the harness starts itself, it closes.
+    `browser_name` ('chromium' or 'firefox') and `webgpu` (launch with WebGPU enabled) apply to the
+    browser it launches; a given browser is used as it is.
     """
 
-    def __init__(self, browser=None, server: StaticServer | None = None, timeout_s: float = 300.0):
+    def __init__(self, browser=None, server: StaticServer | None = None, timeout_s: float = 300.0,
+                 *, browser_name: str = "chromium", webgpu: bool = False):
+        if browser_name not in BROWSERS:
+            raise ValueError(f"browser_name must be one of {', '.join(BROWSERS)}, got {browser_name!r}")
         self.browser, self.server, self.timeout_s = browser, server, timeout_s
+        self.browser_name = browser.browser_type.name if browser is not None else browser_name
+        self.webgpu = webgpu
         self._stack = contextlib.ExitStack()
         self._ids = itertools.count()
         self._tmp: Path | None = None
@@ -116,7 +127,8 @@ class BrowserHarness:
             if self.server is None:
                 self.server = self._stack.enter_context(StaticServer())
             if self.browser is None:
-                self.browser = self._stack.enter_context(launch_chromium())
+                launch = launch_firefox if self.browser_name == "firefox" else launch_chromium
+                self.browser = self._stack.enter_context(launch(webgpu=self.webgpu))
             self._tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="nnjit-run-")))
         except BaseException:
             self._stack.close()
@@ -177,29 +189,35 @@ class BrowserHarness:
             "latency_ms": latency_stats(value["times"]),
             "create_ms": float(value["createMs"]),
             "cross_origin_isolated": bool(value["crossOriginIsolated"]),
-            "browser": "chromium",
+            "browser": self.browser_name,
             "browser_version": self.browser.version,
             "info": value["info"],
         }
 
     def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                   *, worker: bool = True, relaxed_simd: bool | None = None, profile_runs: int = 0) -> dict:
-        """Outputs (name → array), latency_ms {first, median, p90, runs}, relaxed_simd, worker, ran_in, ...;
-        with profile_runs > 0 also `profile`: per-step median ms after the timed runs."""
+                   *, backend: str = "wasm", worker: bool = True, relaxed_simd: bool | None = None,
+                   profile_runs: int = 0) -> dict:
+        """Outputs (name → array), latency_ms {first, median, p90, runs}, backend (what ran: 'wasm' or
+        'webgpu'), fallback_reason, relaxed_simd, worker, ran_in, ...; with profile_runs > 0 also
+        `profile`: per-step median ms after the timed runs. `backend`: 'wasm', 'webgpu' or 'auto'."""
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         with self.mounted(bundle_dir) as bundle_url:
-            value = self._drive("run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker,
+            value = self._drive("run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker, "backend": backend,
                                              "relaxedSimd": relaxed_simd, "profileRuns": profile_runs}, inputs)
         out = self._result(value)
-        out.update(relaxed_simd=bool(value["info"]["relaxedSimd"]), worker=bool(value["info"]["worker"]),
+        out.update(backend=value["info"]["backend"], fallback_reason=value["info"]["fallbackReason"],
+                   relaxed_simd=bool(value["info"]["relaxedSimd"]), worker=bool(value["info"]["worker"]),
                    ran_in=value["ranIn"], compute_ms=[float(t) for t in value["computeMs"]],
                    profile=value.get("profile"))
         return out
 
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                *, threads: int = 1, proxy: bool = False) -> dict:
-        """The same on onnxruntime-web's WASM EP (SIMD, `threads` threads, main thread unless `proxy`)."""
+                *, ep: str = "wasm", threads: int = 1, proxy: bool = False) -> dict:
+        """The same on onnxruntime-web: `ep` 'wasm' (SIMD, `threads` threads, main thread unless `proxy`)
+        or 'webgpu' (its WebGPU EP, on the same adapter as the runtime's webgpu backend)."""
+        if ep not in ("wasm", "webgpu"):
+            raise ValueError(f"ep must be 'wasm' or 'webgpu', got {ep!r}")
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         onnx_path = Path(onnx_path)
@@ -209,27 +227,29 @@ class BrowserHarness:
             raise RuntimeError("onnxruntime-web is not installed: run `npm ci` in the repository root")
         with self.mounted(onnx_path.parent) as model_dir:
             value = self._drive("ort.html", {"modelUrl": model_dir + onnx_path.name, "runs": runs,
-                                             "threads": threads, "proxy": proxy}, inputs)
+                                             "ep": ep, "threads": threads, "proxy": proxy}, inputs)
         out = self._result(value)
-        out.update(relaxed_simd=None, worker=proxy, ran_in="DedicatedWorkerGlobalScope" if proxy else "Window")
+        out.update(backend=value["info"]["backend"], relaxed_simd=None, worker=proxy,
+                   ran_in="DedicatedWorkerGlobalScope" if proxy else "Window")
         return out
 
 
-def _harness(browser) -> contextlib.AbstractContextManager[BrowserHarness]:
+def _harness(browser, browser_name: str, webgpu: bool) -> contextlib.AbstractContextManager[BrowserHarness]:
     if isinstance(browser, BrowserHarness):
         return contextlib.nullcontext(browser)
-    return BrowserHarness(browser=browser)
+    return BrowserHarness(browser=browser, browser_name=browser_name, webgpu=webgpu)
 
 
 def run_bundle_in_browser(bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                          browser=None, **options) -> dict:
-    """Run a bundle in headless Chromium. `browser`: a Playwright Browser or BrowserHarness to reuse."""
-    with _harness(browser) as h:
+                          browser=None, browser_name: str = "chromium", **options) -> dict:
+    """Run a bundle in a headless browser. `browser`: a Playwright Browser or BrowserHarness to reuse
+    (else a throwaway `browser_name`, launched with WebGPU unless the backend is 'wasm')."""
+    with _harness(browser, browser_name, options.get("backend", "wasm") != "wasm") as h:
         return h.run_bundle(bundle_dir, inputs, runs, **options)
 
 
 def run_ort_web(onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                browser=None, **options) -> dict:
-    """Run an .onnx model on onnxruntime-web (WASM EP) in headless Chromium: the peer baseline."""
-    with _harness(browser) as h:
+                browser=None, browser_name: str = "chromium", **options) -> dict:
+    """Run an .onnx model on onnxruntime-web (WASM or WebGPU EP) in a headless browser: the peer baseline."""
+    with _harness(browser, browser_name, options.get("ep", "wasm") == "webgpu") as h:
         return h.run_ort(onnx_path, inputs, runs, **options)

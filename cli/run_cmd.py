@@ -1,4 +1,8 @@
-"""`nnjit run BUNDLE`: run a compiled bundle in headless Chromium, optionally against onnxruntime CPU.
+"""`nnjit run BUNDLE`: run a compiled bundle in headless Chromium or Firefox, optionally against onnxruntime CPU.
+
+--backend webgpu launches the browser with WebGPU enabled (Chromium: SwiftShader, Firefox: lavapipe
+here); the report's `backend` is what actually ran (an 'auto' session without an adapter, or a
+WebGPU session whose device was lost, runs on wasm; `fallback_reason` says why).
 
 Exit codes: 0 ok; 2 bad input (bundle, inputs, model, options, or a named runtime error raised in
 the page), printed as one `ErrorName: message` line on stderr; 1 any other failure.
@@ -22,10 +26,11 @@ class UsageError(NnjitError):
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "run", help="run a bundle in a headless browser",
-        description="Run a compiled bundle in headless Chromium and report latency (and accuracy with --compare).")
+        description="Run a compiled bundle in a headless browser and report latency (and accuracy with --compare).")
     p.add_argument("bundle", metavar="BUNDLE", help="bundle directory written by `nnjit compile`")
-    p.add_argument("--backend", choices=["wasm"], default="wasm")
-    p.add_argument("--browser", choices=["chromium"], default="chromium")
+    p.add_argument("--backend", choices=["wasm", "webgpu", "auto"], default="wasm",
+                   help="auto: webgpu where the browser has an adapter, else wasm")
+    p.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     p.add_argument("--threads", type=int, default=1, help="kernel threads (the wasm backend runs 1)")
     p.add_argument("--inputs", metavar="X.npz", help="inputs by name (default: seeded random inputs)")
     p.add_argument("--compare", metavar="MODEL.onnx", help="also run onnxruntime CPU on the same inputs and report errors")
@@ -104,10 +109,12 @@ def _execute(args) -> dict:
     if args.compare:
         reference = _reference_session(Path(args.compare), manifest["inputs"], manifest["outputs"])
 
-    result = run_bundle_in_browser(args.bundle, inputs, args.runs, profile_runs=20 if args.profile else 0)
+    result = run_bundle_in_browser(args.bundle, inputs, args.runs, browser_name=args.browser, backend=args.backend,
+                                   profile_runs=20 if args.profile else 0)
     lat = result["latency_ms"]
     report = {
-        "backend": args.backend,
+        "backend": result["backend"],
+        "fallback_reason": result["fallback_reason"],
         "browser": args.browser,
         "threads": args.threads,
         "runs": args.runs,
@@ -122,18 +129,26 @@ def _execute(args) -> dict:
     if args.profile:
         report["profile"] = result["profile"]
     report["_browser_version"] = result["browser_version"]
+    report["_gpu"] = result["info"].get("gpu")
     report["_model"] = (manifest.get("model") or {}).get("name")
     return report
 
 
 def _summary(r: dict, bundle: str) -> str:
     lat = r["latency_ms"]
+    if r["backend"] == "webgpu":
+        gpu = r["_gpu"] or {}
+        adapter = " ".join(filter(None, (gpu.get("vendor"), gpu.get("architecture") or gpu.get("description")))) or "unnamed adapter"
+        how = f"webgpu backend in a Worker, {adapter}{' (fallback adapter)' if gpu.get('fallbackAdapter') else ''}"
+    else:
+        how = f"wasm backend in a Worker, {r['threads']} thread, relaxed SIMD {'on' if r['relaxed_simd'] else 'off'}"
     lines = [
         f"bundle   {bundle}" + (f" (model {r['_model']})" if r["_model"] else ""),
-        f"browser  {r['browser']} {r['_browser_version']}, {r['backend']} backend in a Worker, "
-        f"{r['threads']} thread, relaxed SIMD {'on' if r['relaxed_simd'] else 'off'}",
+        f"browser  {r['browser']} {r['_browser_version']}, {how}",
         f"latency  first {lat['first']:.3f} ms, then median {lat['median']:.3f} ms, p90 {lat['p90']:.3f} ms ({r['runs']} runs)",
     ]
+    if r["fallback_reason"]:
+        lines.append(f"note     runs on wasm: {r['fallback_reason']}")
     lines += [f"output   {name} {shape}" for name, shape in r["outputs"].items()]
     if "max_abs_err" in r:
         lines.append(f"compare  max_abs_err {r['max_abs_err']:.3g}, max_rel_err {r['max_rel_err']:.3g} vs onnxruntime CPU")

@@ -4,6 +4,7 @@ and bind groups built once, one command encoder and one submit per run. It is th
 test path and the "native WebGPU" baseline of the benchmarks."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from .bundle import load_bundle
 from .errors import BundleError, InputError
 from .ir import NP_DTYPES
 from .wgpu_native import device
+
+
+_READ_ONLY = re.compile(r"var<storage(\s*,\s*read)?\s*>")
+
+
+def as_arena_shader(text: str) -> str:
+    """Inputs and outputs are ranges of one arena buffer, and WebGPU forbids using a buffer as read-only
+    and writable storage in one dispatch: declare every binding read_write (as the browser backend does)."""
+    return _READ_ONLY.sub("var<storage, read_write>", text)
 
 
 def _round4(n: int) -> int:
@@ -36,7 +46,7 @@ class GPUSession:
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
         for kid, k in kernels.items():
-            module = dev.create_shader_module(code=files[k["file"]].decode())
+            module = dev.create_shader_module(code=as_arena_shader(files[k["file"]].decode()))
             self.pipelines[kid] = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": k["entry"]})
         self.tensors = m["tensors"]
         self.calls = []

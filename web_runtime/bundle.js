@@ -77,12 +77,10 @@ export function checkManifest(m) {
 }
 
 /**
- * Fetch and verify everything the plan needs on `backend`. `relaxed` picks each kernel's
- * relaxed-SIMD file where it has one; only the files that will run are fetched and hashed.
- * Returns {manifest, tensors, plan: kernel id per step, weights: ArrayBuffer,
- * kernels: Map(id → {file, entry, bytes}), fetchMs}.
+ * Fetch and check manifest.json. Returns {base, manifest, tensors, kernels, fetchMs}: what
+ * loadBundle() and fetchWeights() need, before any backend is chosen.
  */
-export async function loadBundle(url, { backend, relaxed }) {
+export async function openBundle(url) {
   const t0 = performance.now();
   const base = bundleBase(url);
   let manifest;
@@ -92,31 +90,73 @@ export async function loadBundle(url, { backend, relaxed }) {
   } catch (e) {
     throw new BundleError(`manifest.json: not valid JSON (${e.message})`);
   }
-  const { tensors, kernels } = checkManifest(manifest);
+  return { base, manifest, ...checkManifest(manifest), fetchMs: performance.now() - t0 };
+}
 
-  // A bundle compiled for several backends lists each step's kernels per backend; the default is first.
-  const plan = manifest.steps.map((s) => s.candidates?.[backend]?.[0] ?? s.kernel);
-  const used = [...new Set(plan)].map((id) => {
-    const k = kernels.get(id);
-    need(k, `no kernel ${JSON.stringify(id)} for backend ${backend}`);
-    need(!k.backend || k.backend === backend, `kernel ${id} is for backend ${k.backend}, not ${backend}`);
-    const variant = relaxed && k.relaxed ? k.relaxed : k;
-    need(typeof variant.file === 'string' && variant.sha256, `kernel ${id} needs "file" and "sha256"`);
-    return { id, file: variant.file, sha256: variant.sha256, entry: k.entry ?? 'run' };
-  });
+// The step's kernel on `backend`: the default candidate, or for wasm the step's own `kernel`
+// (bundles from before per-backend candidates list only that).
+const kernelFor = (step, backend) => step.candidates?.[backend]?.[0] ?? (backend === 'wasm' ? step.kernel : undefined);
+
+/** 'step 3 (Conv conv_0)': how errors name a step. */
+export const describeStep = (s) => `step ${s.id} (${s.op}${s.node ? ` ${s.node}` : ''})`;
+
+/** null when every step has a webgpu kernel, else why not (naming the first step without one). */
+export function webgpuGap({ manifest }) {
+  const step = manifest.steps.find((s) => kernelFor(s, 'webgpu') === undefined);
+  return step ? `the bundle has no webgpu kernel for ${describeStep(step)}` : null;
+}
+
+function kernelEntry(k, backend, relaxed) {
+  const variant = backend === 'wasm' && relaxed && k.relaxed ? k.relaxed : k;
+  need(typeof variant.file === 'string' && variant.sha256, `kernel ${k.id} needs "file" and "sha256"`);
+  const entry = { id: k.id, file: variant.file, sha256: variant.sha256, entry: k.entry ?? (backend === 'wasm' ? 'run' : 'main') };
+  if (backend === 'webgpu') {
+    const d = k.dispatch;
+    need(Array.isArray(d) && d.length === 3 && d.every((n) => Number.isInteger(n) && n >= 1),
+      `webgpu kernel ${k.id} needs "dispatch": [x, y, z] workgroup counts ≥ 1, got ${JSON.stringify(d)}`);
+    entry.dispatch = d;
+  }
+  return entry;
+}
+
+/**
+ * Fetch and verify weights.bin and the kernel files the plan runs on each of `backends`;
+ * `relaxed` picks each wasm kernel's relaxed-SIMD file where it has one. Only the files that may
+ * run are fetched and hashed. Returns {manifest, tensors, plans: backend → kernel id per step,
+ * kernels: backend → Map(id → {file, entry, bytes, dispatch?}), weights: ArrayBuffer, fetchMs}.
+ */
+export async function loadBundle(opened, { backends, relaxed }) {
+  const t0 = performance.now();
+  const { base, manifest, tensors, kernels } = opened;
+  const plans = {};
+  const used = [];
+  for (const backend of backends) {
+    plans[backend] = manifest.steps.map((s) => {
+      const id = kernelFor(s, backend);
+      need(id !== undefined, `${describeStep(s)} has no ${backend} kernel`);
+      return id;
+    });
+    for (const id of new Set(plans[backend])) {
+      const k = kernels.get(id);
+      need(k, `no kernel ${JSON.stringify(id)} for backend ${backend}`);
+      need((k.backend ?? 'wasm') === backend, `kernel ${id} is for backend ${k.backend ?? 'wasm'}, not ${backend}`);
+      used.push({ backend, ...kernelEntry(k, backend, relaxed) });
+    }
+  }
   const [weights, ...kernelBytes] = await Promise.all([
-    fetchVerified(base, manifest.weights.file, manifest.weights.sha256),
+    fetchWeights(opened),
     ...used.map((k) => fetchVerified(base, k.file, k.sha256)),
   ]);
+  const byBackend = Object.fromEntries(backends.map((b) => [b, new Map()]));
+  used.forEach(({ backend, id, sha256, ...k }, i) => byBackend[backend].set(id, { ...k, bytes: kernelBytes[i] }));
+  return { manifest, tensors, plans, kernels: byBackend, weights, fetchMs: opened.fetchMs + performance.now() - t0 };
+}
+
+/** weights.bin, verified; also what a GPU session re-fetches when it falls back to wasm. */
+export async function fetchWeights({ base, manifest }) {
+  const weights = await fetchVerified(base, manifest.weights.file, manifest.weights.sha256);
   if (Number.isInteger(manifest.weights.bytes) && weights.byteLength !== manifest.weights.bytes) {
     throw new BundleError(`${manifest.weights.file}: expected ${manifest.weights.bytes} bytes, got ${weights.byteLength}`);
   }
-  return {
-    manifest,
-    tensors,
-    plan,
-    weights,
-    kernels: new Map(used.map((k, i) => [k.id, { file: k.file, entry: k.entry, bytes: kernelBytes[i] }])),
-    fetchMs: performance.now() - t0,
-  };
+  return weights;
 }

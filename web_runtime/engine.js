@@ -1,10 +1,30 @@
 // One loaded session, independent of where it runs: the worker drives it by messages, the
 // {worker: false} fallback calls it directly on the page's thread.
-import { loadBundle } from './bundle.js';
+//
+// Backends: 'wasm'; 'webgpu' (BackendError where there is no adapter); 'auto' (webgpu where an
+// adapter exists and the bundle has webgpu kernels, else wasm). A WebGPU session also fetches and
+// verifies the wasm kernels up front (small, and a tampered one fails at create, not mid-session)
+// but not a second copy of the weights: when the GPU fails (device lost, a GPU error), the engine
+// re-fetches weights.bin, builds the wasm backend and re-runs the request that failed on it.
+import { fetchWeights, loadBundle, openBundle, webgpuGap } from './bundle.js';
 import { WasmBackend, relaxedSimdSupported } from './backends/wasm.js';
+import { GpuFailure, WebGPUBackend, requestGpu } from './backends/webgpu.js';
 import { BackendError } from './errors.js';
 
-const BACKENDS = ['wasm'];
+const BACKENDS = ['wasm', 'webgpu', 'auto'];
+
+async function pickBackend(opened, requested) {
+  if (requested === 'wasm') return { gpu: null, reason: null };
+  if (requested === 'webgpu') return { gpu: await requestGpu(), reason: null };
+  const gap = webgpuGap(opened);
+  if (gap) return { gpu: null, reason: gap };
+  try {
+    return { gpu: await requestGpu(), reason: null };
+  } catch (e) {
+    if (e instanceof BackendError) return { gpu: null, reason: e.message };
+    throw e;
+  }
+}
 
 export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) {
   if (!BACKENDS.includes(backend)) {
@@ -15,29 +35,106 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
     throw new BackendError('relaxed SIMD was required, but this browser does not support it');
   }
   const relaxed = relaxedSimd ?? supported;
-  const bundle = await loadBundle(url, { backend, relaxed });
-  const impl = await WasmBackend.create(bundle);
+  const opened = await openBundle(url);
+  let { gpu, reason } = await pickBackend(opened, backend);
+  let bundle;
+  let impl = null;
+  try {
+    bundle = await loadBundle(opened, { backends: gpu ? ['webgpu', 'wasm'] : ['wasm'], relaxed });
+    if (gpu) {
+      try {
+        impl = await WebGPUBackend.create(bundle, gpu);
+      } catch (e) {
+        // 'auto' settles for wasm when the adapter is too small for the model; a broken bundle is still an error.
+        if (backend !== 'auto' || !(e instanceof BackendError)) throw e;
+        gpu.device.destroy();
+        gpu = null;
+        reason = e.message;
+      }
+    }
+    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm });
+  } catch (e) {
+    gpu?.device.destroy();
+    throw e;
+  }
   const { manifest } = bundle;
+  const compileMs = impl.compileMs;
+  bundle.weights = null; // on the GPU now, or in the wasm memory: never kept twice
   const io = (v) => ({ name: v.name, dtype: v.dtype, shape: [...v.shape] });
   const ranIn = globalThis.constructor?.name ?? 'unknown';
+  const info = {
+    backend: gpu ? 'webgpu' : 'wasm',
+    requestedBackend: backend,
+    fallbackReason: reason,
+    gpu: gpu?.info ?? null,
+    relaxedSimd: relaxed,
+    ranIn,
+    model: manifest.model ?? null,
+    inputs: manifest.inputs.map(io),
+    outputs: manifest.outputs.map(io),
+    kernelFiles: Object.fromEntries(Object.values(bundle.kernels).flatMap((m) => [...m].map(([id, k]) => [id, k.file]))),
+    timings: { fetchMs: bundle.fetchMs, compileMs },
+  };
+
+  async function fallBack(why) {
+    impl.destroy();
+    let weights;
+    try {
+      weights = await fetchWeights(opened);
+      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm });
+    } catch (e) {
+      throw new BackendError(`WebGPU failed (${why}) and the wasm fallback could not start: ${e.message}`);
+    }
+    info.backend = 'wasm';
+    info.fallbackReason = why;
+  }
+
+  // Requests run one at a time: a GPU run awaits its readback, and the staging buffer, the error
+  // scopes and a fallback in progress must not be shared with the next request.
+  let queue = Promise.resolve();
+  const serial = (task) => {
+    const done = queue.then(task);
+    queue = done.catch(() => {});
+    return done;
+  };
+  let released = false;
+  const onBackend = (fn) => serial(async () => {
+    if (released) throw new BackendError('the session was released');
+    if (impl.failure) await fallBack(impl.failure);
+    try {
+      return await fn(impl);
+    } catch (e) {
+      if (!(e instanceof GpuFailure)) throw e;
+      if (released) throw new BackendError('the session was released while it ran');
+      await fallBack(e.reason);
+      return fn(impl);
+    }
+  });
+  const state = () => ({ backend: info.backend, fallbackReason: info.fallbackReason });
+
   return {
-    info: {
-      backend,
-      relaxedSimd: relaxed,
-      ranIn,
-      model: manifest.model ?? null,
-      inputs: manifest.inputs.map(io),
-      outputs: manifest.outputs.map(io),
-      kernelFiles: Object.fromEntries([...bundle.kernels].map(([id, k]) => [id, k.file])),
-      timings: { fetchMs: bundle.fetchMs, compileMs: impl.compileMs },
+    get info() {
+      return structuredClone(info);
     },
     run(feeds) {
-      const t0 = performance.now();
-      const outputs = impl.run(feeds);
-      return { outputs, stats: { computeMs: performance.now() - t0, ranIn } };
+      return onBackend(async (b) => {
+        const t0 = performance.now();
+        const outputs = await b.run(feeds);
+        return { outputs, stats: { computeMs: performance.now() - t0, ranIn, backend: info.backend }, state: state() };
+      });
     },
-    profile(feeds, runs) {
-      return impl.profile(feeds, runs);
+    profile(feeds, runs, options) {
+      return onBackend(async (b) => ({ profile: await b.profile(feeds, runs, options), state: state() }));
+    },
+    /** Test hook: destroy the GPU device now or after the next submit (see Session.debugLoseDeviceForTesting). */
+    debugLoseDevice(options) {
+      if (info.backend !== 'webgpu') throw new BackendError(`the session runs on ${info.backend}: it has no GPU device to lose`);
+      impl.loseDevice(options);
+      return state();
+    },
+    release() {
+      released = true;
+      impl.destroy();
     },
   };
 }

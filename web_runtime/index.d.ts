@@ -25,17 +25,44 @@ export interface OutputTensor<D extends DType = DType> {
   dtype: D;
 }
 
+export type Backend = 'wasm' | 'webgpu';
+
 export interface SessionOptions {
-  /** Only 'wasm' today. */
-  backend?: 'wasm';
+  /**
+   * 'wasm' (default); 'webgpu' (BackendError "WebGPU is not available: …" without navigator.gpu or an
+   * adapter); 'auto': webgpu where an adapter exists and the bundle has webgpu kernels, else wasm.
+   * A webgpu session whose GPU fails (device lost, a GPU error) continues on wasm: see fallbackReason.
+   */
+  backend?: Backend | 'auto';
   /** Run kernels in a dedicated Web Worker (default). false runs them on the calling thread. */
   worker?: boolean;
   /** undefined: use relaxed-SIMD kernels where the browser supports them; false: never; true: require. */
   relaxedSimd?: boolean;
 }
 
+export interface GpuInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A software adapter (SwiftShader, lavapipe): correct but slow. */
+  fallbackAdapter: boolean;
+  /** The device has 'timestamp-query': profile() reads GPU timestamps. */
+  timestampQuery: boolean;
+}
+
 export interface SessionInfo {
-  backend: 'wasm';
+  /** The backend the session runs on now (as of its last reply: run, profile). */
+  backend: Backend;
+  requestedBackend: Backend | 'auto';
+  /**
+   * Why the session runs on wasm although webgpu was requested or possible ('auto' without an adapter,
+   * a lost device, a GPU error), else null.
+   */
+  fallbackReason: string | null;
+  /** The adapter of a session created on webgpu (kept after a fallback), else null. */
+  gpu: GpuInfo | null;
+  /** Whether the wasm kernels (also a webgpu session's fallback) are the relaxed-SIMD variants. */
   relaxedSimd: boolean;
   worker: boolean;
   /** Constructor name of the global scope that runs the kernels, e.g. 'DedicatedWorkerGlobalScope'. */
@@ -43,15 +70,20 @@ export interface SessionInfo {
   model: { name?: string; source_sha256?: string; opset?: number } | null;
   inputs: TensorInfo[];
   outputs: TensorInfo[];
-  /** Kernel id → the bundle file that was loaded for it (plain or relaxed variant). */
+  /** Kernel id → the bundle file that was loaded for it (plain or relaxed variant, or WGSL). */
   kernelFiles: Record<string, string>;
   timings: { fetchMs: number; compileMs: number };
 }
 
 export interface RunStats {
-  /** Time spent in the kernels, measured where they ran (excludes messaging). */
+  /**
+   * Time spent in the kernels, measured where they ran (excludes messaging). On webgpu: from the
+   * input upload to the outputs read back (one submit).
+   */
   computeMs: number;
   ranIn: string;
+  /** The backend that produced this run's outputs. */
+  backend: Backend;
 }
 
 export interface StepProfile {
@@ -73,9 +105,18 @@ export class Session {
   readonly info: SessionInfo;
   lastRunStats: RunStats | null;
   run(feeds: Record<string, Feed>): Promise<Record<string, OutputTensor>>;
-  /** Time every step of the plan on `feeds`; median per step over `runs` (default 10). */
-  profile(feeds: Record<string, Feed>, options?: { runs?: number }): Promise<StepProfile[]>;
+  /**
+   * Time every step of the plan on `feeds`; median per step over `runs` (default 10). On webgpu,
+   * timer 'timestamp' (default where available) reads GPU timestamps per dispatch; 'submit' times
+   * each dispatch as its own submit on the CPU clock.
+   */
+  profile(feeds: Record<string, Feed>, options?: { runs?: number; timer?: 'timestamp' | 'submit' }): Promise<StepProfile[]>;
   release(): Promise<void>;
+  /**
+   * Test hook for the WebGPU fallback, not for applications: destroy the GPU device now or after the
+   * next submit; byValidationError destroys a buffer instead. BackendError on a wasm session.
+   */
+  debugLoseDeviceForTesting(options?: { afterNextSubmit?: boolean; byValidationError?: boolean }): Promise<void>;
 }
 
 export class NnjitError extends Error {}
@@ -87,7 +128,7 @@ export class BundleError extends NnjitError {
 export class InputError extends NnjitError {
   name: 'InputError';
 }
-/** Backend unavailable, worker failure, kernel trap, or use after release(). */
+/** Backend unavailable (e.g. "WebGPU is not available: …"), adapter limits exceeded, worker failure, kernel trap, or use after release(). */
 export class BackendError extends NnjitError {
   name: 'BackendError';
 }

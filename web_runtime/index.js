@@ -1,13 +1,14 @@
 // nnjit-web: run a compiled nnjit bundle in the browser.
 //   const session = await Session.create('/models/mobilenet/');
 //   const { logits } = await session.run({ input: new Float32Array(3 * 224 * 224) });
+//   Session.create(url, { backend: 'auto' }) runs on WebGPU where the browser has an adapter.
 import { BackendError, BundleError, InputError, NnjitError, reviveError } from './errors.js';
 import { DTYPES } from './dtypes.js';
 import { prepareFeeds } from './feeds.js';
 
 export { NnjitError, BundleError, InputError, BackendError };
 
-/** Talks to the session's own Web Worker; requests are answered in order, matched by id. */
+/** Talks to the session's own Web Worker; answers are matched to requests by id (a GPU run may be overtaken). */
 class WorkerChannel {
   constructor() {
     this.pending = new Map();
@@ -55,12 +56,14 @@ class DirectChannel {
       this.engine = await createEngine(args.url, args.options);
       return this.engine.info;
     }
-    if (type === 'profile') return this.engine.profile(args.feeds, args.runs);
+    if (type === 'profile') return this.engine.profile(args.feeds, args.runs, args.options);
+    if (type === 'debugLoseDevice') return this.engine.debugLoseDevice(args);
     return this.engine.run(args.feeds);
   }
 
   close() {
     this.closed = true;
+    this.engine?.release();
     this.engine = null;
   }
 }
@@ -72,13 +75,14 @@ export class Session {
   constructor(channel, info) {
     this.#channel = channel;
     this.#info = info;
-    /** Stats of the last run: {computeMs (kernels only, where they ran), ranIn (the global scope's type)}. */
+    /** Stats of the last run: {computeMs (kernels only, where they ran), ranIn (the global scope's type), backend}. */
     this.lastRunStats = null;
   }
 
   /**
    * Load, verify and compile a bundle. `url`: the bundle directory or its manifest.json.
-   * options: backend ('wasm'), worker (default true), relaxedSimd (undefined = when supported).
+   * options: backend 'wasm' (default) | 'webgpu' | 'auto', worker (default true), relaxedSimd
+   * (undefined = when supported; it picks the wasm kernels, which a WebGPU session keeps for its fallback).
    */
   static async create(url, { backend = 'wasm', worker = true, relaxedSimd } = {}) {
     // Resolve here: inside the worker, relative URLs would resolve against the worker script.
@@ -102,7 +106,11 @@ export class Session {
     return structuredClone(this.#info.outputs);
   }
 
-  /** {backend, relaxedSimd, worker, ranIn, model, kernelFiles, timings: {fetchMs, compileMs}}. */
+  /**
+   * {backend (what runs now), requestedBackend, fallbackReason, gpu, relaxedSimd, worker, ranIn, model,
+   * kernelFiles, timings: {fetchMs, compileMs}}. backend and fallbackReason are as of the last reply
+   * from the session: a WebGPU session that lost its device reports 'wasm' from the run that fell back.
+   */
   get info() {
     return structuredClone(this.#info);
   }
@@ -110,7 +118,8 @@ export class Session {
   /** feeds: input name → typed array or {data, dims}. Resolves to output name → {data, dims, dtype}. */
   async run(feeds) {
     const buffers = prepareFeeds(feeds, this.#info.inputs);
-    const { outputs, stats } = await this.#channel.call('run', { feeds: buffers }, Object.values(buffers));
+    const { outputs, stats, state } = await this.#channel.call('run', { feeds: buffers }, Object.values(buffers));
+    Object.assign(this.#info, state);
     this.lastRunStats = stats;
     const result = {};
     for (const o of this.#info.outputs) {
@@ -122,10 +131,23 @@ export class Session {
   /**
    * Time each step of the plan on `feeds` (`runs` repetitions, after the caller's warm-up runs).
    * Resolves to [{step, op, node, family, kernel, ms}] in execution order, ms = median per step.
+   * On webgpu, `timer` is 'timestamp' (GPU timestamps, the default where the adapter has them) or
+   * 'submit' (each step its own submit, timed on the CPU until the GPU is done).
    */
-  async profile(feeds, { runs = 10 } = {}) {
+  async profile(feeds, { runs = 10, timer } = {}) {
     const buffers = prepareFeeds(feeds, this.#info.inputs);
-    return this.#channel.call('profile', { feeds: buffers, runs }, Object.values(buffers));
+    const { profile, state } = await this.#channel.call('profile', { feeds: buffers, runs, options: { timer } }, Object.values(buffers));
+    Object.assign(this.#info, state);
+    return profile;
+  }
+
+  /**
+   * For tests of the WebGPU fallback only: destroy the session's GPU device now, or with
+   * {afterNextSubmit: true} while the next run is on the GPU; {byValidationError: true} destroys a
+   * buffer instead, so the next run fails GPU validation. BackendError on a wasm session.
+   */
+  async debugLoseDeviceForTesting({ afterNextSubmit = false, byValidationError = false } = {}) {
+    Object.assign(this.#info, await this.#channel.call('debugLoseDevice', { afterNextSubmit, byValidationError }));
   }
 
   /** Stop the worker and free the memory. Later calls to run() reject with BackendError. */

@@ -1,5 +1,6 @@
 // The Web Worker that owns the session: kernels run here, so inference never blocks the page.
-// Protocol: {id, type: 'create'|'run', args} in; {id, ok: true, result} or {id, ok: false, error} out.
+// Protocol: {id, type, args} in, with type 'create' | 'run' | 'profile' | 'debugLoseDevice';
+// {id, ok: true, result} or {id, ok: false, error} out.
 import { createEngine } from './engine.js';
 import { BackendError, serializeError } from './errors.js';
 
@@ -10,15 +11,13 @@ async function handle(type, args) {
     engine = await createEngine(args.url, args.options);
     return [engine.info, []];
   }
+  if (!engine) throw new BackendError(`${type} before the session was created`);
   if (type === 'run') {
-    if (!engine) throw new BackendError('run before the session was created');
-    const result = engine.run(args.feeds);
+    const result = await engine.run(args.feeds);
     return [result, Object.values(result.outputs)];
   }
-  if (type === 'profile') {
-    if (!engine) throw new BackendError('profile before the session was created');
-    return [engine.profile(args.feeds, args.runs), []];
-  }
+  if (type === 'profile') return [await engine.profile(args.feeds, args.runs, args.options), []];
+  if (type === 'debugLoseDevice') return [engine.debugLoseDevice(args), []];
   throw new BackendError(`unknown worker request ${JSON.stringify(type)}`);
 }
 

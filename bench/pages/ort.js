@@ -1,16 +1,22 @@
-// The peer baseline: the same inputs through onnxruntime-web's WASM execution provider, loaded
-// from the served node_modules/onnxruntime-web/dist (mounted at /ort/), single-threaded, SIMD.
-import * as ort from '/ort/ort.wasm.min.mjs';
+// The peer baseline: the same inputs through onnxruntime-web, loaded from the served
+// node_modules/onnxruntime-web/dist (mounted at /ort/). ep 'wasm': its WASM EP, single-threaded,
+// SIMD. ep 'webgpu': its WebGPU EP, on the adapter navigator.gpu gives this page, the one the
+// runtime's webgpu backend gets. In 1.30.0 that EP ships in ort.webgpu.min.mjs (the native WebGPU EP,
+// ort-wasm-simd-threaded.asyncify.wasm); ort.all.min.mjs carries the older JSEP build instead.
 import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
 
-async function runOrt({ modelUrl, inputsUrl, inputs, runs, threads = 1, proxy = false }) {
+const BUILDS = { wasm: '/ort/ort.wasm.min.mjs', webgpu: '/ort/ort.webgpu.min.mjs' };
+
+async function runOrt({ modelUrl, inputsUrl, inputs, runs, ep = 'wasm', threads = 1, proxy = false }) {
+  if (!BUILDS[ep]) throw new Error(`unknown execution provider ${JSON.stringify(ep)} (known: ${Object.keys(BUILDS).join(', ')})`);
+  const ort = await import(BUILDS[ep]);
   // env must be set before the first session: ORT reads it once when it initialises wasm.
   ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.simd = true;
   ort.env.wasm.proxy = proxy;
   const t0 = performance.now();
-  const session = await ort.InferenceSession.create(modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(modelUrl, { executionProviders: [ep], graphOptimizationLevel: 'all' });
   const createMs = performance.now() - t0;
   try {
     const tensors = await loadTensors(inputsUrl, inputs);
@@ -20,10 +26,14 @@ async function runOrt({ modelUrl, inputsUrl, inputs, runs, threads = 1, proxy = 
     const shared = proxy ? null : feeds(false);
     const { times, last } = await timeRuns(runs, () => session.run(shared ?? feeds(true)));
     const outputs = Object.fromEntries(session.outputNames.map((n) => [n, { data: last[n].data, dims: last[n].dims, dtype: last[n].type }]));
+    const adapter = ep === 'webgpu' ? ort.env.webgpu?.adapter?.info : null;
     return {
       createMs,
       times,
-      info: { backend: 'ort-wasm', version: ort.env.versions.web, threads, proxy },
+      info: {
+        backend: `ort-${ep}`, version: ort.env.versions.web, threads, proxy,
+        gpu: adapter ? { vendor: adapter.vendor, architecture: adapter.architecture } : null,
+      },
       crossOriginIsolated: self.crossOriginIsolated,
       outputs: await encodeOutputs(outputs),
     };

@@ -2,9 +2,9 @@
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
 
-async function runBundle({ bundleUrl, inputsUrl, inputs, runs, worker = true, relaxedSimd, profileRuns = 0 }) {
+async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm', worker = true, relaxedSimd, profileRuns = 0 }) {
   const t0 = performance.now();
-  const session = await Session.create(bundleUrl, { worker, relaxedSimd });
+  const session = await Session.create(bundleUrl, { backend, worker, relaxedSimd });
   const createMs = performance.now() - t0;
   try {
     const tensors = await loadTensors(inputsUrl, inputs);

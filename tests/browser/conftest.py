@@ -41,3 +41,33 @@ def tampered(bundles, tmp_path):
         (copy / rel).write_bytes(bytes(data))
         return copy
     return make
+
+
+@pytest.fixture(scope="session")
+def gpu_harness():
+    """A second Chromium, launched with WebGPU (SwiftShader); `harness` stays without it."""
+    from nnjit.browsers.page_runner import BrowserHarness
+
+    with BrowserHarness(timeout_s=60, webgpu=True) as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def firefox_harness():
+    """Firefox ESR with WebGPU through Playwright's BiDi mode, or a skip saying why it cannot start."""
+    from nnjit.browsers.firefox import firefox_path
+    from nnjit.browsers.page_runner import BrowserHarness
+
+    try:
+        firefox_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    h = BrowserHarness(timeout_s=60, browser_name="firefox", webgpu=True)
+    try:
+        h.__enter__()
+    except Exception as e:  # Playwright raises its own Error for a browser that fails to launch
+        pytest.skip(f"Firefox did not launch through Playwright's BiDi mode: {' '.join(str(e).split())[:300]}")
+    try:
+        yield h
+    finally:
+        h.__exit__(None, None, None)

@@ -58,15 +58,62 @@ def i64_to_f32_wat(n: int) -> str:
 TRAP_WAT = """(module (import "env" "memory" (memory 1))
   (func (export "run") (param i32) (param i32) unreachable))"""
 
+# bool → bool negation, byte by byte (the WGSL twin works on whole words).
+NOT_WAT = """(module (import "env" "memory" (memory 1))
+  (func (export "run") (param $x i32) (param $y i32) (local $i i32)
+    (block $end (loop $l
+      (br_if $end (i32.ge_u (local.get $i) (i32.const {n})))
+      (i32.store8 (i32.add (local.get $y) (local.get $i))
+        (i32.xor (i32.load8_u (i32.add (local.get $x) (local.get $i))) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))))"""
+
+# The WebGPU twins, per docs/kernels_wgsl.md: binding i = argument i, one thread per element
+# (or per 4-byte word), a bounds check for the threads past the end of the one workgroup.
+MADD_WGSL = """// out = x * y + w
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x >= {n}u) { return; }
+  o[g.x] = x[g.x] * y[g.x] + w[g.x];
+}
+"""
+
+COPY_WGSL = """@binding(0) @group(0) var<storage, read> src: array<u32>;
+@binding(1) @group(0) var<storage, read_write> dst: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < {words}u) { dst[g.x] = src[g.x]; }
+}
+"""
+
+NOT_WGSL = """@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < {words}u) { y[g.x] = ~x[g.x] & 0x01010101u; }
+}
+"""
+
 
 def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
+ALIGN = 256  # the planner's tensor alignment: WebGPU binds buffers only at 256-byte aligned offsets
+
+
 def write_bundle(out: Path, *, inputs: dict, outputs: dict, weights: dict | None = None, temps: dict | None = None,
-                 kernels: dict, steps: list) -> Path:
+                 kernels: dict, steps: list, gpu_kernels: dict | None = None) -> Path:
     """inputs/outputs/temps: name → (dtype, shape); weights: name → array; kernels: id → (plain WAT,
-    relaxed WAT or None); steps: (kernel id, [tensor names]). Arena tensors get their own space."""
+    relaxed WAT or None); gpu_kernels: id → (WGSL, dispatch [x, y, z]); steps: (wasm kernel id,
+    [tensor names]) or (wasm id, [names], webgpu id). Arena tensors get their own space."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "kernels").mkdir(exist_ok=True)
     weights, temps = weights or {}, temps or {}
@@ -81,15 +128,15 @@ def write_bundle(out: Path, *, inputs: dict, outputs: dict, weights: dict | None
 
     blob = bytearray()
     for name, arr in weights.items():
-        blob += bytes(-len(blob) % 64)
+        blob += bytes(-len(blob) % ALIGN)
         add(name, str(arr.dtype), arr.shape, "weight", len(blob))
         blob += arr.tobytes()
-    blob += bytes(-len(blob) % 64)
+    blob += bytes(-len(blob) % ALIGN)
     arena = 0
     for group in (inputs, temps, outputs):
         for name, (dtype, shape) in group.items():
             arena += add(name, dtype, shape, "arena", arena)
-            arena += -arena % 64
+            arena += -arena % ALIGN
     weights_base = 64
     arena_base = weights_base + len(blob)
     (out / "weights.bin").write_bytes(bytes(blob))
@@ -105,6 +152,16 @@ def write_bundle(out: Path, *, inputs: dict, outputs: dict, weights: dict | None
             (out / f"kernels/{kid}.relaxed.wasm").write_bytes(rw)
             entry["relaxed"] = {"file": f"kernels/{kid}.relaxed.wasm", "sha256": _sha(rw)}
         kmeta.append(entry)
+    for kid, (wgsl, dispatch) in (gpu_kernels or {}).items():
+        data = wgsl.encode()
+        (out / f"kernels/{kid}.wgsl").write_bytes(data)
+        kmeta.append({"id": kid, "backend": "webgpu", "family": "test", "entry": "main", "config": {},
+                      "file": f"kernels/{kid}.wgsl", "sha256": _sha(data), "dispatch": list(dispatch)})
+
+    def step(i, kid, args, gpu_kid=None):
+        candidates = {"wasm": [kid], **({"webgpu": [gpu_kid]} if gpu_kid else {})}
+        return {"id": i, "op": "Test", "node": f"n{i}", "family": "test", "args": [ids[a] for a in args],
+                "kernel": kid, "candidates": candidates}
 
     io = lambda group: [{"name": n, "dtype": d, "shape": list(s), "tensor": ids[n]} for n, (d, s) in group.items()]
     manifest = {
@@ -114,8 +171,7 @@ def write_bundle(out: Path, *, inputs: dict, outputs: dict, weights: dict | None
         "weights": {"file": "weights.bin", "bytes": len(blob), "sha256": _sha(bytes(blob))},
         "memory": {"weights_base": weights_base, "arena_base": arena_base, "arena_bytes": arena,
                    "intermediate_bytes": arena, "total_bytes": arena_base + arena + 64},
-        "steps": [{"id": i, "op": "Test", "node": f"n{i}", "family": "test", "args": [ids[a] for a in args],
-                   "kernel": kid, "candidates": {"wasm": [kid]}} for i, (kid, args) in enumerate(steps)],
+        "steps": [step(i, *s) for i, s in enumerate(steps)],
         "kernels": kmeta,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -129,13 +185,16 @@ W = np.linspace(-1.0, 1.0, N, dtype=np.float32).reshape(2, 5)
 
 
 def make_bundles(root: Path) -> dict[str, Path]:
-    """madd: z = x·y + w (w a weight), relaxed variant for k0; ids: int64 → float32; trap: a kernel that traps."""
+    """madd: z = x·y + w (w a weight), relaxed variant for k0, WGSL twins g0/g1; ids: int64 → float32;
+    trap: a kernel that traps; square: z = x·x + w (one tensor in two bindings of a step), wasm and webgpu;
+    bools: y = not x over 3 bools (tensors that are not whole words), wasm and webgpu."""
     f32 = lambda *s: ("float32", s)
     madd = write_bundle(
         root / "madd",
         inputs={"x": f32(2, 5), "y": f32(2, 5)}, weights={"w": W}, temps={"t": f32(2, 5)}, outputs={"z": f32(2, 5)},
         kernels={"k0": (madd_wat(N, False), madd_wat(N, True)), "k1": (copy_wat(4 * N), None)},
-        steps=[("k0", ["x", "y", "w", "t"]), ("k1", ["t", "z"])],
+        gpu_kernels={"g0": (MADD_WGSL.replace("{n}", str(N)), [1, 1, 1]), "g1": (COPY_WGSL.replace("{words}", str(N)), [1, 1, 1])},
+        steps=[("k0", ["x", "y", "w", "t"], "g0"), ("k1", ["t", "z"], "g1")],
     )
     ids = write_bundle(
         root / "ids", inputs={"ids": ("int64", (3,))}, outputs={"f": f32(3)},
@@ -145,7 +204,20 @@ def make_bundles(root: Path) -> dict[str, Path]:
         root / "trap", inputs={"x": f32(4)}, outputs={"y": f32(4)},
         kernels={"k0": (TRAP_WAT, None)}, steps=[("k0", ["x", "y"])],
     )
-    return {"madd": madd, "ids": ids, "trap": trap}
+    square = write_bundle(
+        root / "square",
+        inputs={"x": f32(2, 5)}, weights={"w": W}, temps={"t": f32(2, 5)}, outputs={"z": f32(2, 5)},
+        kernels={"k0": (madd_wat(N, False), None), "k1": (copy_wat(4 * N), None)},
+        gpu_kernels={"g0": (MADD_WGSL.replace("{n}", str(N)), [1, 1, 1]), "g1": (COPY_WGSL.replace("{words}", str(N)), [1, 1, 1])},
+        steps=[("k0", ["x", "x", "w", "t"], "g0"), ("k1", ["t", "z"], "g1")],
+    )
+    bools = write_bundle(
+        root / "bools", inputs={"x": ("bool", (3,))}, outputs={"y": ("bool", (3,))},
+        kernels={"k0": (NOT_WAT.replace("{n}", "3"), None)},
+        gpu_kernels={"g0": (NOT_WGSL.replace("{words}", "1"), [1, 1, 1])},
+        steps=[("k0", ["x", "y"], "g0")],
+    )
+    return {"madd": madd, "ids": ids, "trap": trap, "square": square, "bools": bools}
 
 
 def madd_onnx(path: Path) -> Path:

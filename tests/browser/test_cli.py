@@ -36,12 +36,25 @@ def test_run_json_with_compare(bundles, madd_model):
     p = nnjit("run", bundles["madd"], "--compare", madd_model, "--runs", 3, "--seed", 7, "--json")
     assert p.returncode == 0, p.stderr
     report = json.loads(p.stdout)
-    assert set(report) == {"backend", "browser", "threads", "runs", "relaxed_simd", "latency_ms", "outputs",
-                           "max_abs_err", "max_rel_err"}
+    assert set(report) == {"backend", "fallback_reason", "browser", "threads", "runs", "relaxed_simd", "latency_ms",
+                           "outputs", "max_abs_err", "max_rel_err"}
+    assert report["fallback_reason"] is None
     assert (report["backend"], report["browser"], report["threads"], report["runs"]) == ("wasm", "chromium", 1, 3)
     assert set(report["latency_ms"]) == {"first", "median", "p90"} and report["relaxed_simd"] is True
     assert report["outputs"] == {"z": [2, 5]}
     assert report["max_abs_err"] < 1e-5 and report["max_rel_err"] < 1e-5
+
+
+def test_run_webgpu_reports_the_backend_that_ran(bundles, madd_model):
+    p = nnjit("run", bundles["madd"], "--backend", "webgpu", "--compare", madd_model, "--runs", 2, "--json")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert (report["backend"], report["fallback_reason"], report["browser"]) == ("webgpu", None, "chromium")
+    assert report["max_rel_err"] < 1e-5
+    # A bundle without webgpu kernels: 'auto' runs it on wasm and says why.
+    p = nnjit("run", bundles["ids"], "--backend", "auto")
+    assert p.returncode == 0, p.stderr
+    assert "wasm backend" in p.stdout and "note     runs on wasm: the bundle has no webgpu kernel for step 0 (Test n0)" in p.stdout
 
 
 def test_run_tampered_bundle_exits_2_before_any_browser(tampered):

@@ -175,5 +175,5 @@ def test_released_session_rejects_runs(page, harness, bundles):
 
 
 def test_unknown_backend_is_a_backend_error(page, harness, bundles):
-    err = run_in_page(page, harness, bundles["madd"], [GOOD], backend="webgpu")["error"]
-    assert err["name"] == "BackendError" and '"webgpu"' in err["message"]
+    err = run_in_page(page, harness, bundles["madd"], [GOOD], backend="cuda")["error"]
+    assert err["name"] == "BackendError" and '"cuda"' in err["message"] and "wasm, webgpu, auto" in err["message"]

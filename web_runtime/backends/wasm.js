@@ -78,6 +78,12 @@ export class WasmBackend {
     this.inputs = inputs;
     this.outputs = outputs;
     this.compileMs = compileMs;
+    /** Always null: only a GPU backend can fail under the session (see engine.js). */
+    this.failure = null;
+  }
+
+  destroy() {
+    this.memory = null;
   }
 
   /** `feeds`: input name → ArrayBuffer holding exactly the tensor's bytes. Returns output name → ArrayBuffer (copies). */

@@ -1,0 +1,272 @@
+// The WebGPU backend. Two GPU buffers stand in for the WASM backend's linear memory: the weights
+// (uploaded once) and the arena, at the offsets the compiler planned; every kernel binding is a
+// 256-byte aligned range of one of them (docs/kernels_wgsl.md), so pipelines and bind groups are
+// made once. A run writes the inputs, records every dispatch and the output copies in one command
+// buffer, submits once and maps one staging buffer.
+import { BackendError, InputError } from '../errors.js';
+import { createPipelines } from './webgpu_device.js';
+import { bufferSizes, pad4, planSteps } from './webgpu_layout.js';
+
+export { requestGpu } from './webgpu_device.js';
+
+/** The GPU stopped being usable (device lost, a GPU error in our commands): the engine falls back to wasm. */
+export class GpuFailure extends BackendError {
+  constructor(reason) {
+    super(`WebGPU failed: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+const ERROR_FILTERS = ['validation', 'out-of-memory', 'internal'];
+const MAX_QUERIES = 4096; // per GPUQuerySet, by the spec
+
+export class WebGPUBackend {
+  /** `bundle` is what loadBundle() returned, `gpu` what requestGpu() did; the device is the backend's from now on. */
+  static async create({ manifest, tensors, plans, kernels, weights }, { device, info }) {
+    const { limits } = device;
+    const sizes = bufferSizes({ manifest, tensors }, weights.byteLength, limits);
+    const t0 = performance.now();
+    const pipelines = await createPipelines(device, kernels.webgpu);
+    const compileMs = performance.now() - t0;
+    const { steps, scratchBytes } = planSteps({ manifest, tensors }, plans.webgpu, pipelines, limits);
+
+    const ioOf = (v) => ({ name: v.name, offset: tensors.get(v.tensor).offset, bytes: tensors.get(v.tensor).bytes });
+    const inputs = manifest.inputs.map(ioOf);
+    let staged = 0;
+    const outputs = manifest.outputs.map((v) => {
+      const o = { ...ioOf(v), staged };
+      staged += pad4(o.bytes);
+      return o;
+    });
+
+    // Allocation failures and invalid bind groups surface here, with sizes, rather than as a first run that falls back.
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
+    const U = GPUBufferUsage;
+    const buffers = {};
+    let calls;
+    let thrown = null;
+    try {
+      buffers.weight = device.createBuffer({ label: 'weights', size: sizes.weight, usage: U.STORAGE | U.COPY_SRC, mappedAtCreation: true });
+      new Uint8Array(buffers.weight.getMappedRange()).set(new Uint8Array(weights));
+      buffers.weight.unmap();
+      buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+      if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
+      buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
+      calls = steps.map((s) => {
+        const { pipeline, layout } = pipelines.get(s.kernel);
+        const entries = s.binds.map((b, j) => ({ binding: j, resource: { buffer: buffers[b.storage], offset: b.offset, size: b.size } }));
+        return { ...s, pipeline, bindGroup: device.createBindGroup({ layout, entries, label: `step ${s.step.id}` }) };
+      });
+    } catch (e) {
+      thrown = e; // createBuffer throws RangeError for sizes it cannot map at creation
+    }
+    const oom = await device.popErrorScope();
+    const invalid = await device.popErrorScope();
+    const failed = thrown ?? oom ?? invalid;
+    if (failed) {
+      throw new BackendError(`cannot set up the GPU buffers (weights ${sizes.weight} bytes, arena ${sizes.arena} bytes, `
+        + `scratch ${scratchBytes} bytes) and bind groups: ${failed.message}`);
+    }
+    return new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
+  }
+
+  constructor(device, info, buffers, calls, inputs, outputs, compileMs) {
+    Object.assign(this, { device, info, buffers, calls, inputs, outputs, compileMs });
+    /** Why the GPU is unusable (device lost, uncaptured error), or null. */
+    this.failure = null;
+    this.released = false;
+    this.loseAfterSubmit = null;
+    device.lost.then((lost) => this.#lost(lost));
+    device.onuncapturederror = (ev) => {
+      this.failure ??= `uncaptured GPU error: ${ev.error.message}`;
+    };
+  }
+
+  #lost(lost) {
+    if (!this.released) this.failure ??= `the GPU device was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})`;
+  }
+
+  /** `feeds`: input name → ArrayBuffer of exactly the tensor's bytes. Resolves to output name → ArrayBuffer. */
+  async run(feeds) {
+    this.#checkFeeds(feeds);
+    return this.#guarded(async () => {
+      this.#upload(feeds);
+      const enc = this.device.createCommandEncoder();
+      this.#encode(enc, 0, this.calls.length);
+      for (const o of this.outputs) enc.copyBufferToBuffer(this.buffers.arena, o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
+      return this.#readBack(enc, this.buffers.staging, (mapped) => {
+        const out = {};
+        for (const o of this.outputs) out[o.name] = mapped.slice(o.staged, o.staged + o.bytes);
+        return out;
+      });
+    });
+  }
+
+  /**
+   * Median ms per step over `runs` runs. timer 'timestamp' (the default where the adapter has
+   * timestamp-query) reads GPU timestamps around each dispatch, all steps of a run in one submit;
+   * 'submit' times each dispatch as its own submit until onSubmittedWorkDone (includes submit overhead).
+   */
+  async profile(feeds, runs, { timer } = {}) {
+    const useTimestamps = (timer ?? (this.info.timestampQuery ? 'timestamp' : 'submit')) === 'timestamp';
+    if (useTimestamps && !this.info.timestampQuery) throw new BackendError('profile timer "timestamp": this adapter has no timestamp-query');
+    this.#checkFeeds(feeds);
+    const times = await this.#guarded(() => {
+      this.#upload(feeds);
+      return useTimestamps ? this.#timestamps(runs) : this.#submitTimes(runs);
+    });
+    const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    return this.calls.map(({ step, kernel }, i) => ({
+      step: step.id, op: step.op, node: step.node ?? '', family: step.family ?? '', kernel, ms: median(times[i]),
+    }));
+  }
+
+  async #timestamps(runs) {
+    const n = this.calls.length;
+    const U = GPUBufferUsage;
+    const sets = Array.from({ length: Math.ceil((2 * n) / MAX_QUERIES) }, (_, i) => this.device.createQuerySet({
+      type: 'timestamp', count: Math.min(MAX_QUERIES, 2 * n - i * MAX_QUERIES),
+    }));
+    const resolve = this.device.createBuffer({ size: 16 * n, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+    const read = this.device.createBuffer({ size: 16 * n, usage: U.MAP_READ | U.COPY_DST });
+    const times = this.calls.map(() => []);
+    try {
+      for (let r = 0; r < runs; r++) {
+        const enc = this.device.createCommandEncoder();
+        this.#encode(enc, 0, n, (i) => {
+          const q = 2 * i;
+          return { querySet: sets[Math.floor(q / MAX_QUERIES)], beginningOfPassWriteIndex: q % MAX_QUERIES, endOfPassWriteIndex: (q % MAX_QUERIES) + 1 };
+        });
+        sets.forEach((s, i) => enc.resolveQuerySet(s, 0, s.count, resolve, i * MAX_QUERIES * 8));
+        enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+        const ns = await this.#readBack(enc, read, (mapped) => new BigInt64Array(mapped.slice(0)));
+        // Timestamps may be quantized (Chromium: 100 µs without developer features): a step can read 0.
+        for (let i = 0; i < n; i++) times[i].push(Math.max(0, Number(ns[2 * i + 1] - ns[2 * i])) / 1e6);
+      }
+    } finally {
+      sets.forEach((s) => s.destroy());
+      resolve.destroy();
+      read.destroy();
+    }
+    return times;
+  }
+
+  async #submitTimes(runs) {
+    const times = this.calls.map(() => []);
+    for (let r = 0; r < runs; r++) {
+      for (let i = 0; i < this.calls.length; i++) {
+        const enc = this.device.createCommandEncoder();
+        this.#encode(enc, i, i + 1);
+        const t0 = performance.now();
+        this.device.queue.submit([enc.finish()]);
+        await this.device.queue.onSubmittedWorkDone();
+        times[i].push(performance.now() - t0);
+        if (this.failure) throw new GpuFailure(this.failure);
+      }
+    }
+    return times;
+  }
+
+  /** Steps [from, to) into `enc`: one compute pass, split where scratch copies or per-step timestamps need it. */
+  #encode(enc, from, to, timestampWrites) {
+    let pass = null;
+    for (let i = from; i < to; i++) {
+      const c = this.calls[i];
+      const tw = timestampWrites?.(i);
+      if (c.copies.length || tw) {
+        pass?.end();
+        pass = null;
+        for (const cp of c.copies) enc.copyBufferToBuffer(this.buffers[cp.storage], cp.offset, this.buffers.scratch, cp.to, cp.size);
+      }
+      pass ??= enc.beginComputePass(tw ? { timestampWrites: tw } : {});
+      pass.setPipeline(c.pipeline);
+      pass.setBindGroup(0, c.bindGroup);
+      pass.dispatchWorkgroups(...c.dispatch);
+      if (tw) {
+        pass.end();
+        pass = null;
+      }
+    }
+    pass?.end();
+  }
+
+  /** Submit `enc`, map `buffer` and return take(its contents); the buffer is unmapped again whatever happens. */
+  async #readBack(enc, buffer, take) {
+    this.device.queue.submit([enc.finish()]);
+    if (this.loseAfterSubmit) {
+      const lose = this.loseAfterSubmit;
+      this.loseAfterSubmit = null;
+      lose();
+    }
+    await buffer.mapAsync(GPUMapMode.READ);
+    try {
+      return take(buffer.getMappedRange());
+    } finally {
+      buffer.unmap();
+    }
+  }
+
+  /** Run `work` inside error scopes: any GPU error, a lost device or a rejected GPU call becomes a GpuFailure. */
+  async #guarded(work) {
+    if (this.failure) throw new GpuFailure(this.failure);
+    for (const f of ERROR_FILTERS) this.device.pushErrorScope(f);
+    let result;
+    let thrown = null;
+    try {
+      result = await work();
+    } catch (e) {
+      thrown = e;
+    }
+    const errors = [];
+    for (const _ of ERROR_FILTERS) errors.push(await this.device.popErrorScope().catch(() => null));
+    // A destroyed device rejects mapAsync before (or after) device.lost settles: look at it without waiting.
+    const lost = await Promise.race([this.device.lost, undefined]);
+    if (lost) this.#lost(lost);
+    const gpuError = errors.find(Boolean);
+    if (gpuError) this.failure ??= `${gpuError.constructor.name}: ${gpuError.message}`;
+    if (thrown instanceof GpuFailure) throw thrown;
+    // GPU calls fail with DOMExceptions (mapAsync on a lost device: AbortError/OperationError);
+    // anything else is a bug here and must not hide behind a fallback.
+    if (thrown && !(thrown instanceof DOMException)) throw thrown;
+    if (thrown) this.failure ??= `${thrown.name}: ${thrown.message}`;
+    if (this.failure) throw new GpuFailure(this.failure);
+    return result;
+  }
+
+  #checkFeeds(feeds) {
+    for (const { name, bytes } of this.inputs) {
+      const buf = feeds[name];
+      if (!buf || buf.byteLength !== bytes) {
+        throw new InputError(`input "${name}": expected ${bytes} bytes, got ${buf ? buf.byteLength : 'nothing'}`);
+      }
+    }
+  }
+
+  #upload(feeds) {
+    for (const { name, offset, bytes } of this.inputs) {
+      let data = new Uint8Array(feeds[name]);
+      if (bytes % 4) {
+        // writeBuffer moves whole words; the planner keeps the bytes after a tensor free.
+        data = new Uint8Array(pad4(bytes));
+        data.set(new Uint8Array(feeds[name]));
+      }
+      this.device.queue.writeBuffer(this.buffers.arena, offset, data);
+    }
+  }
+
+  /**
+   * Test hook (Session.debugLoseDeviceForTesting): destroy the device, or with byValidationError the
+   * arena buffer (so the next run's commands fail validation); now, or right after the next submit.
+   */
+  loseDevice({ afterNextSubmit = false, byValidationError = false } = {}) {
+    const lose = () => (byValidationError ? this.buffers.arena.destroy() : this.device.destroy());
+    if (afterNextSubmit) this.loseAfterSubmit = lose;
+    else lose();
+  }
+
+  destroy() {
+    this.released = true;
+    this.device.destroy();
+  }
+}
