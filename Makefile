@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := chromium chromium-driver xvfb nodejs npm
+# chromium: the browser tests; firefox-esr + mesa-vulkan-drivers (lavapipe): Firefox WebGPU and
+# native WebGPU through wgpu-py; xvfb for engines that need a display.
+APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb
 STAMP := .setup-stamps
 
 .PHONY: setup demo test test-fast bench clean
@@ -11,8 +13,10 @@ setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
 $(STAMP)/apt:
 	@mkdir -p $(STAMP)
-	@if ! command -v chromium >/dev/null || ! command -v node >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	@missing="$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if ! command -v node >/dev/null; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@touch $@
 

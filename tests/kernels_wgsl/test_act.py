@@ -23,7 +23,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 {% if vec4 %}
   y[i] = {{ act.apply(name, 'v', vec=4) }};
 {% else %}
-  y[i] = vec4<f32>({{ act.apply(name, 'v.x') }}, {{ act.apply(name, 'v.y') }}, {{ act.apply(name, 'v.z') }}, {{ act.apply(name, 'v.w') }});
+  y[i] = vec4<f32>({{ act.apply(name, 'v.x') }}, {{ act.apply(name, 'v.y') }},
+                   {{ act.apply(name, 'v.z') }}, {{ act.apply(name, 'v.w') }});
 {% endif %}
 }
 """
@@ -113,3 +114,10 @@ def test_literals():
     for v in [2.0, -0.5, 1e30, 3.4028234663852886e38, 1.17549435e-38, 0.1]:
         t = lit.render(v=v)
         assert ("." in t or "e" in t) and np.float32(float(t)) == np.float32(v)
+
+
+@pytest.mark.parametrize("vec4", [False, True])
+def test_nan_passes_relu_and_clip(vec4):
+    x = np.array([np.nan, -np.nan, -2.0, 9.0], np.float32)
+    np.testing.assert_array_equal(apply("relu", x, vec4), [np.nan, np.nan, 0, 9])
+    np.testing.assert_array_equal(apply("clip", x, vec4, dict(act_min=-1.0, act_max=6.0)), [np.nan, np.nan, -1, 6])
