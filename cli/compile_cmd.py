@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="bundle directory to write")
     p.add_argument("--shape", action="append", metavar="NAME=1x128",
                    help="bind an input's shape (or SYMBOL=128 for a named dynamic dim); repeatable")
-    p.add_argument("--backend", default="wasm", help="comma-separated backends to emit kernels for: wasm, webgpu")
+    p.add_argument("--backend", default="wasm,webgpu", help="comma-separated backends to emit kernels for (default: both)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 

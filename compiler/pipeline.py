@@ -63,7 +63,7 @@ BUILDERS = {"wasm": _wasm_kernel, "webgpu": _webgpu_kernel}
 BACKENDS = tuple(BUILDERS)
 
 
-def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm",), log=None) -> dict:
+def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None) -> dict:
     t0 = time.perf_counter()
     backends = list(dict.fromkeys(backends))
     unknown = [b for b in backends if b not in BUILDERS]

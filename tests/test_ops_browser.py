@@ -1,4 +1,5 @@
-"""Every op case through the whole path in headless Chromium: compiled bundle → runtime → Worker."""
+"""Every op case through the whole path in headless Chromium, on the WASM backend and on WebGPU
+(SwiftShader): compiled bundle → runtime → Worker."""
 import pytest
 
 from nnjit.compiler.pipeline import compile_model
@@ -14,15 +15,18 @@ def compiled(tmp_path_factory):
     out = {}
     for name in CASES:
         save(name, root / f"{name}.onnx")
-        compile_model(root / f"{name}.onnx", root / name)
+        compile_model(root / f"{name}.onnx", root / name, backends=("wasm", "webgpu"))
         out[name] = root / name
     return out
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_op_in_chromium(name, compiled, harness):
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_op_in_chromium(name, backend, compiled, request):
+    harness = request.getfixturevalue("harness" if backend == "wasm" else "chromium_gpu")
     feeds = feeds_for(name)
-    res = harness.run_bundle(compiled[name], feeds, runs=1)
+    res = harness.run_bundle(compiled[name], feeds, runs=1, backend=backend)
+    assert res["backend"] == backend, res["fallback_reason"]
     ref = reference(name, feeds)
     for k, r in ref.items():
         out = res["outputs"][k]

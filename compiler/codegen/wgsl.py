@@ -29,6 +29,20 @@ def _env() -> jinja2.Environment:
     )
 
 
+# WGSL const-expressions may not evaluate to inf or NaN: Chromium's Tint rejects `bitcast<f32>(0x7f800000u)`
+# ("value inf cannot be represented as 'f32'") where naga accepts it. Reading the bit pattern from a
+# module-scope private variable makes the bitcast a run-time expression with the same value.
+_SPECIAL_BITS = {"0x7f800000u": "_nnjit_pos_inf", "0xff800000u": "_nnjit_neg_inf", "0x7fc00000u": "_nnjit_nan"}
+
+
+def _runtime_specials(text: str) -> str:
+    used = [(bits, name) for bits, name in _SPECIAL_BITS.items() if f"bitcast<f32>({bits})" in text]
+    for bits, name in used:
+        text = text.replace(f"bitcast<f32>({bits})", f"bitcast<f32>({name})")
+    decls = "".join(f"var<private> {name}: u32 = {bits};\n" for bits, name in used)
+    return decls + text
+
+
 def has_template(family: str) -> bool:
     return (TEMPLATE_DIR / f"{family}.wgsl.j2").is_file()
 
@@ -42,6 +56,7 @@ def build(family: str, params: dict, schedule: dict | None = None) -> tuple[str,
         module = tpl.make_module(ctx)
     except jinja2.TemplateError as e:
         raise KernelBuildError(f"{family}.wgsl.j2 {params}: {e}") from e
+    text = _runtime_specials(text)
     dispatch = [int(d) for d in (list(getattr(module, "dispatch")) + [1, 1])[:3]]
     if any(d < 1 or d > MAX_WORKGROUPS_PER_DIM for d in dispatch):
         raise KernelBuildError(f"{family}.wgsl.j2 {params}: dispatch {dispatch} outside 1..{MAX_WORKGROUPS_PER_DIM}")
