@@ -44,16 +44,18 @@ def naive_variant(bundle: Path, out: Path) -> Path:
     from nnjit.compiler.bundle import sha256
     shutil.copytree(bundle, out)
     m = json.loads((out / "manifest.json").read_text())
-    (k,) = [k for k in m["kernels"] if k["backend"] == "webgpu" and k["family"] == "gemm"]
-    c = k["config"]
-    if c["batch"] or c["bias"] or c["residual"] or not c["b_packed"]:
-        raise ValueError("naive_variant expects a plain packed-B gemm bundle such as matmul-512")
-    text = NAIVE_GEMM
-    for key in ("M", "N", "K"):
-        text = text.replace("{" + key + "}", str(c[key]))
-    text = text.replace("{NR}", str(c["nr"])).encode()
-    (out / k["file"]).write_bytes(text)
-    k.update(sha256=sha256(text), dispatch=[-(-c["N"] // 16), -(-c["M"] // 16), 1], workgroup=[16, 16], schedule={"naive": True})
+    gemms = [k for k in m["kernels"] if k["backend"] == "webgpu" and k["family"] == "gemm"]
+    for k in gemms:  # every candidate (GPU and CPU-adapter schedules) becomes the naive kernel
+        c = k["config"]
+        if c["batch"] or c["bias"] or c["residual"] or not c["b_packed"]:
+            raise ValueError("naive_variant expects a plain packed-B gemm bundle such as matmul-512")
+        text = NAIVE_GEMM
+        for key in ("M", "N", "K"):
+            text = text.replace("{" + key + "}", str(c[key]))
+        text = text.replace("{NR}", str(c["nr"])).encode()
+        (out / k["file"]).write_bytes(text)
+        k.update(sha256=sha256(text), dispatch=[-(-c["N"] // 16), -(-c["M"] // 16), 1], workgroup=[16, 16],
+                 schedule={"naive": True})
     (out / "manifest.json").write_text(json.dumps(m, indent=1))
     return out
 

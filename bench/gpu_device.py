@@ -5,8 +5,7 @@
 DIR holds, per model, a bundle compiled with `--backend webgpu` plus `inputs.npz` and `ref.npz`
 (onnxruntime outputs computed where the bundle was built), prepared by
 `python -m nnjit.bench.gpu_device --prepare DIR`. Reports the adapter, per-model max relative error
-and median latency (submit + read-back), and matmul-512 GFLOP/s of the tuned-default gemm kernel
-against a naive one-thread-per-output kernel."""
+and median latency (submit + read-back). Kernel-level GFLOP/s come from bench/wgsl_gemm.py."""
 from __future__ import annotations
 
 import argparse
@@ -53,11 +52,6 @@ def run(root: Path, runs: int) -> dict:
         res["models"][name] = {"max_rel_err": err, "create_ms": create_ms, "median_ms": float(np.median(times)),
                                "p10_ms": float(np.percentile(times, 10)), "p90_ms": float(np.percentile(times, 90))}
         print(name, res["models"][name], flush=True)
-    try:
-        from nnjit.bench.wgsl_gemm import measure_all
-        res["gemm_512"] = measure_all(512, 512, 512)
-    except ImportError as e:
-        res["gemm_512"] = f"unavailable: {e}"
     return res
 
 

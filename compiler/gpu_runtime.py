@@ -25,6 +25,13 @@ def as_arena_shader(text: str) -> str:
     return _READ_ONLY.sub("var<storage, read_write>", text)
 
 
+def device_class(dev) -> str:
+    """'cpu' for adapters that emulate a GPU on the CPU (lavapipe, SwiftShader), as the browser runtime decides."""
+    info = dev.adapter.info
+    text = " ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "adapter_type"))
+    return "cpu" if re.search(r"swiftshader|llvmpipe|lavapipe|\bcpu\b", text, re.I) else "gpu"
+
+
 def _round4(n: int) -> int:
     return -(-max(n, 4) // 4) * 4
 
@@ -46,12 +53,16 @@ class GPUSession:
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
         for kid, k in kernels.items():
+            if not any(kid in st["candidates"]["webgpu"] for st in m["steps"]):
+                continue
             module = dev.create_shader_module(code=as_arena_shader(files[k["file"]].decode()))
             self.pipelines[kid] = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": k["entry"]})
         self.tensors = m["tensors"]
+        self.device_class = device_class(dev)
         self.calls = []
         for st in m["steps"]:
-            kid = st["candidates"]["webgpu"][0]
+            cands = st["candidates"]["webgpu"]
+            kid = next((c for c in cands if kernels[c].get("device_class", "any") in ("any", self.device_class)), cands[0])
             pipe = self.pipelines[kid]
             entries = [{"binding": i, "resource": self._range(a)} for i, a in enumerate(st["args"])]
             bind = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)

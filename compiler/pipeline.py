@@ -46,30 +46,46 @@ def _wasm_kernel(kid: str, s) -> tuple[dict, dict]:
     return entry, files
 
 
-def _webgpu_kernel(kid: str, s) -> tuple[dict, dict]:
-    schedule = {}
-    if s.family == "gemm":
-        from .codegen.wgsl_space import gemm_wgsl_candidates
-        schedule = gemm_wgsl_candidates(s.params["M"], s.params["N"], s.params["K"])[0]
+def _webgpu_schedules(s) -> list[tuple[dict, str]]:
+    """(schedule, device class) per candidate: the GPU default first, then the CPU-adapter default."""
+    if s.family != "gemm":
+        return [({}, "any")]
+    from .codegen.wgsl_space import gemm_wgsl_candidates, gemm_wgsl_cpu_default
+    M, N, K = s.params["M"], s.params["N"], s.params["K"]
+    out = [(gemm_wgsl_candidates(M, N, K)[0], "gpu")]
+    cpu = gemm_wgsl_cpu_default(M, N, K)
+    if cpu is not None:
+        out.append((cpu, "cpu"))
+    return out
+
+
+def _webgpu_kernel(kid: str, s, schedule: dict, device_class: str) -> tuple[dict, dict]:
     text, dispatch, info = wgsl.build(s.family, s.params, schedule)
     data = text.encode()
     entry = {"id": kid, "backend": "webgpu", "family": s.family, "entry": "main", "config": s.params,
-             "schedule": schedule, "dispatch": dispatch, "workgroup": info["workgroup"],
-             "file": f"kernels/{kid}.wgsl", "sha256": bundle_mod.sha256(data)}
+             "schedule": schedule, "device_class": device_class, "dispatch": dispatch,
+             "workgroup": info["workgroup"], "file": f"kernels/{kid}.wgsl", "sha256": bundle_mod.sha256(data)}
     return entry, {entry["file"]: data}
 
 
-BUILDERS = {"wasm": _wasm_kernel, "webgpu": _webgpu_kernel}
-BACKENDS = tuple(BUILDERS)
+def _kernels_for(backend: str, s) -> list[tuple[str, callable]]:
+    """(dedupe key suffix, builder(kid) → (entry, files)) for each candidate kernel of a step."""
+    if backend == "wasm":
+        return [("", lambda kid: _wasm_kernel(kid, s))]
+    return [(json.dumps(sched, sort_keys=True) + cls, lambda kid, sched=sched, cls=cls: _webgpu_kernel(kid, s, sched, cls))
+            for sched, cls in _webgpu_schedules(s)]
+
+
+BACKENDS = ("wasm", "webgpu")
 
 
 def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None) -> dict:
     t0 = time.perf_counter()
     backends = list(dict.fromkeys(backends))
-    unknown = [b for b in backends if b not in BUILDERS]
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         from .errors import NnjitError
-        raise NnjitError(f"backend {', '.join(unknown) or '(none)'}: available backends are {', '.join(BUILDERS)}")
+        raise NnjitError(f"backend {', '.join(unknown) or '(none)'}: available backends are {', '.join(BACKENDS)}")
     source = str(model_path)
     g = import_onnx(model_path, shapes)
     n_onnx = len(g.nodes)
@@ -82,13 +98,15 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
     for k, s in enumerate(L.steps):
         cands = {}
         for backend in backends:
-            key = (backend, s.family, json.dumps(s.params, sort_keys=True))
-            if key not in by_key:
-                entry, new_files = BUILDERS[backend](f"{'k' if backend == 'wasm' else 'g'}{len(kernels)}", s)
-                kernels.append(entry)
-                files.update(new_files)
-                by_key[key] = entry["id"]
-            cands[backend] = [by_key[key]]
+            cands[backend] = []
+            for suffix, build in _kernels_for(backend, s):
+                key = (backend, s.family, json.dumps(s.params, sort_keys=True), suffix)
+                if key not in by_key:
+                    entry, new_files = build(f"{'k' if backend == 'wasm' else 'g'}{len(kernels)}")
+                    kernels.append(entry)
+                    files.update(new_files)
+                    by_key[key] = entry["id"]
+                cands[backend].append(by_key[key])
         steps.append({"id": k, "op": s.op, "node": s.node, "family": s.family,
                       "args": [plan.ids[a] for a in s.args], "kernel": cands[backends[0]][0], "candidates": cands})
 

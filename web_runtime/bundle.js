@@ -93,9 +93,19 @@ export async function openBundle(url) {
   return { base, manifest, ...checkManifest(manifest), fetchMs: performance.now() - t0 };
 }
 
-// The step's kernel on `backend`: the default candidate, or for wasm the step's own `kernel`
-// (bundles from before per-backend candidates list only that).
-const kernelFor = (step, backend) => step.candidates?.[backend]?.[0] ?? (backend === 'wasm' ? step.kernel : undefined);
+// The step's kernel on `backend`: the first candidate made for this device class ('gpu', or 'cpu' for
+// CPU-emulated adapters such as SwiftShader, where barriers are expensive and other schedules win),
+// else the default candidate; for wasm also the step's own `kernel` (bundles from before per-backend
+// candidates list only that).
+function kernelFor(step, backend, kernels = null, deviceClass = null) {
+  const list = step.candidates?.[backend];
+  if (!list?.length) return backend === 'wasm' ? step.kernel : undefined;
+  if (kernels && deviceClass) {
+    const fit = list.find((id) => [undefined, 'any', deviceClass].includes(kernels.get(id)?.device_class));
+    if (fit !== undefined) return fit;
+  }
+  return list[0];
+}
 
 /** 'step 3 (Conv conv_0)': how errors name a step. */
 export const describeStep = (s) => `step ${s.id} (${s.op}${s.node ? ` ${s.node}` : ''})`;
@@ -125,14 +135,14 @@ function kernelEntry(k, backend, relaxed) {
  * run are fetched and hashed. Returns {manifest, tensors, plans: backend → kernel id per step,
  * kernels: backend → Map(id → {file, entry, bytes, dispatch?}), weights: ArrayBuffer, fetchMs}.
  */
-export async function loadBundle(opened, { backends, relaxed }) {
+export async function loadBundle(opened, { backends, relaxed, deviceClass = null }) {
   const t0 = performance.now();
   const { base, manifest, tensors, kernels } = opened;
   const plans = {};
   const used = [];
   for (const backend of backends) {
     plans[backend] = manifest.steps.map((s) => {
-      const id = kernelFor(s, backend);
+      const id = kernelFor(s, backend, kernels, backend === 'webgpu' ? deviceClass : null);
       need(id !== undefined, `${describeStep(s)} has no ${backend} kernel`);
       return id;
     });

@@ -26,6 +26,12 @@ async function pickBackend(opened, requested) {
   }
 }
 
+/** 'cpu' for adapters that emulate a GPU on the CPU (the bundle may carry schedules made for them), else 'gpu'. */
+function deviceClassOf(info) {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  return info.fallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(text) ? 'cpu' : 'gpu';
+}
+
 export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new BackendError(`backend "${backend}" is not available (available: ${BACKENDS.join(', ')})`);
@@ -40,7 +46,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
   let bundle;
   let impl = null;
   try {
-    bundle = await loadBundle(opened, { backends: gpu ? ['webgpu', 'wasm'] : ['wasm'], relaxed });
+    bundle = await loadBundle(opened, { backends: gpu ? ['webgpu', 'wasm'] : ['wasm'], relaxed, deviceClass: gpu ? deviceClassOf(gpu.info) : null });
     if (gpu) {
       try {
         impl = await WebGPUBackend.create(bundle, gpu);
