@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb
 STAMP := .setup-stamps
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test bench bench-webgpu clean
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -43,6 +43,9 @@ test: setup
 
 bench: setup
 	$(PY) -m nnjit.bench.compare --write docs/benchmarks.md
+
+bench-webgpu: setup
+	$(PY) -m nnjit.bench.compare_webgpu --write docs/benchmarks_webgpu.md
 
 clean:
 	rm -rf $(STAMP) build *.egg-info
