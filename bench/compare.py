@@ -20,6 +20,10 @@ import numpy as np
 
 DEFAULT_MODELS = ["matmul-512", "mlp", "encoder-layer", "mobilenetv2"]
 DYNAMIC_DEFAULTS = (1, 128)  # batch, then every other dynamic dim (sequence length)
+# Runs dropped before timing, for both browser runtimes alike: V8 compiles wasm with Liftoff first and
+# tiers hot functions up in the background, and in this 2-core machine the first ~10 runs of a
+# session drift down (measured: matmul-512 kernel 10 ms → 6.5 ms over runs 2–20).
+WARMUP = 10
 
 
 def bind_shapes(spec) -> dict[str, list[int]]:
@@ -36,7 +40,7 @@ def native_ort(onnx_path, feeds, runs: int, threads: int = 1) -> list[float]:
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    for _ in range(3):
+    for _ in range(WARMUP):
         sess.run(None, feeds)
     times = []
     for _ in range(runs):
@@ -91,16 +95,16 @@ def measure(models: list[str], runs: int, rounds: int, log=print) -> list[dict]:
             nn, kern, ortw, nat, first = [], [], [], [], []
             errs = None
             for r in range(rounds):
-                res = h.run_bundle(bundle, feeds, runs + 1)
+                res = h.run_bundle(bundle, feeds, runs + WARMUP)
                 first.append(res["create_ms"] + res["latency_ms"]["first"])  # Session.create → first output
                 # Page-side latency (postMessage round trip and output copy included), as a page sees it.
-                nn += res["latency_ms"]["runs"][1:]
-                kern += res["compute_ms"][1:]
+                nn += res["latency_ms"]["runs"][WARMUP:]
+                kern += res["compute_ms"][WARMUP:]
                 if errs is None:
                     errs = max_errors(res["outputs"], refs)
                     relaxed = res["relaxed_simd"]
-                ow = h.run_ort(onnx_path, feeds, runs + 1)
-                ortw += ow["latency_ms"]["runs"][1:]
+                ow = h.run_ort(onnx_path, feeds, runs + WARMUP)
+                ortw += ow["latency_ms"]["runs"][WARMUP:]
                 nat += native_ort(onnx_path, feeds, runs)
                 log(f"  {name} round {r + 1}/{rounds}: nnjit {np.median(nn):.2f} ms, ort-web {np.median(ortw):.2f} ms, "
                     f"native {np.median(nat):.2f} ms")
@@ -121,8 +125,8 @@ def markdown(rows: list[dict], command: str) -> str:
         f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, headless Chromium "
         f"{rows[0]['browser'] if rows else '?'}. Not edited by hand.",
         "",
-        "Warm latency in ms: median of all runs (10th–90th percentile). nnjit and onnxruntime-web (WASM EP, "
-        "SIMD, 1 thread) run in the same browser session, interleaved with native onnxruntime (CPU EP, "
+        f"Warm latency in ms: median of all runs after {WARMUP} warm-up runs per round (10th–90th percentile). "
+        "nnjit (in its Worker, timed from the page) and onnxruntime-web (WASM EP, SIMD, 1 thread) run in the same browser session, interleaved with native onnxruntime (CPU EP, "
         "1 thread), round by round. Ratios > 1 mean nnjit is faster.",
         "",
         "| model | nnjit (wasm) | ORT-web (wasm) | native ORT | ORT-web / nnjit | nnjit / native | max rel err | arena / intermediates |",
