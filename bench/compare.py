@@ -126,17 +126,17 @@ def markdown(rows: list[dict], command: str) -> str:
         f"{rows[0]['browser'] if rows else '?'}. Not edited by hand.",
         "",
         f"Warm latency in ms: median of all runs after {WARMUP} warm-up runs per round (10th–90th percentile). "
-        "nnjit (in its Worker, timed from the page) and onnxruntime-web (WASM EP, SIMD, 1 thread) run in the same browser session, interleaved with native onnxruntime (CPU EP, "
+        "nnjit (in its Worker, timed from the page; 'of which kernels' is the time inside the Worker: inputs in, kernels, outputs out) and onnxruntime-web (WASM EP, SIMD, 1 thread) run in the same browser session, interleaved with native onnxruntime (CPU EP, "
         "1 thread), round by round. Ratios > 1 mean nnjit is faster.",
         "",
-        "| model | nnjit (wasm) | ORT-web (wasm) | native ORT | ORT-web / nnjit | nnjit / native | max rel err | arena / intermediates |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | nnjit (wasm) | of which kernels | ORT-web (wasm) | native ORT | ORT-web / nnjit | nnjit / native | max rel err | arena / intermediates |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         def cell(s):
             return f"{s['median']:.2f} ({s['p10']:.2f}–{s['p90']:.2f})"
         lines.append(
-            f"| {r['model']} | {cell(r['nnjit'])} | {cell(r['ort_web'])} | {cell(r['native'])} | "
+            f"| {r['model']} | {cell(r['nnjit'])} | {r['nnjit_kernels']['median']:.2f} | {cell(r['ort_web'])} | {cell(r['native'])} | "
             f"{r['ort_web']['median'] / r['nnjit']['median']:.2f}× | {r['nnjit']['median'] / r['native']['median']:.2f}× | "
             f"{r['max_rel_err']:.1e} | {r['arena_bytes'] / 2**20:.2f} / {r['intermediate_bytes'] / 2**20:.2f} MiB |")
     return "\n".join(lines) + "\n"
