@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu clean
+.PHONY: setup demo test bench bench-webgpu conformance clean
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -46,6 +46,10 @@ bench: setup
 
 bench-webgpu: setup
 	$(PY) -m nnjit.bench.compare_webgpu --write docs/benchmarks_webgpu.md
+
+# onnx's node tests (regenerated once into ~/.cache/nnjit or $$NNJIT_CACHE) on wasm and webgpu → docs/ops.md, docs/ops.json.
+conformance: setup
+	$(PY) -m nnjit.bench.conformance --write-docs
 
 clean:
 	rm -rf $(STAMP) build *.egg-info

@@ -44,11 +44,11 @@ class GPUSession:
         m = self.manifest
         self.dev = dev = device()
         kernels = {k["id"]: k for k in m["kernels"] if k["backend"] == "webgpu"}
-        if not kernels:
+        if not kernels and m["steps"]:  # a graph folded to constants has no steps and needs no kernels
             raise BundleError(f"{bundle_dir}: the bundle has no webgpu kernels (compile with --backend wasm,webgpu)")
         usage = wgpu.BufferUsage
         self.weights = dev.create_buffer_with_data(data=weights + bytes(_round4(len(weights)) - len(weights)) if weights else bytes(4),
-                                                   usage=usage.STORAGE)
+                                                   usage=usage.STORAGE | usage.COPY_SRC)
         arena_bytes = max(_round4(m["memory"]["arena_bytes"]), 4)
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
@@ -92,7 +92,8 @@ class GPUSession:
         for spec in m["inputs"]:
             if spec["name"] not in feeds:
                 raise InputError(f"missing input {spec['name']!r} ({spec['dtype']} {spec['shape']})")
-            x = np.ascontiguousarray(feeds[spec["name"]])
+            x = np.asarray(feeds[spec["name"]])
+            x = np.ascontiguousarray(x).reshape(x.shape)  # ascontiguousarray makes a 0-d (scalar) input 1-d
             if list(x.shape) != spec["shape"] or x.dtype != np.dtype(NP_DTYPES[spec["dtype"]]):
                 raise InputError(f"input {spec['name']!r}: expected {spec['dtype']} {spec['shape']}, got {x.dtype} {list(x.shape)}")
             raw = x.tobytes()

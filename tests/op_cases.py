@@ -52,7 +52,7 @@ def feeds_for(name):
             if kind == "positive":
                 out[n] = np.abs(r.standard_normal(shape)).astype(np.float32) + 0.05
             else:
-                out[n] = (r.standard_normal(shape) * (kind or 1.0)).astype(np.float32)
+                out[n] = np.asarray(r.standard_normal(shape) * (kind or 1.0), np.float32)  # 0-d stays an array
     return out
 
 
@@ -216,6 +216,18 @@ case("Constant_add", model([helper.make_node("Constant", [], ["c"], value=numpy_
                             helper.make_node("Add", ["x", "c"], ["y"])], [("x", F, [2, 5])], [("y", F, None)]),
      {"x": fx(2, 5)})
 case("Identity_input", model([helper.make_node("Identity", ["x"], ["y"])], [("x", F, [7])], [("y", F, None)]), {"x": fx(7)})
+
+# Variants found by the ONNX node conformance suite (make conformance)
+case("Clip_runtime_bounds", model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+     [("x", F, [3, 13]), ("lo", F, []), ("hi", F, [])], [("y", F, None)]),
+     {"x": fx(3, 13, kind=3.0), "lo": fx(), "hi": fx()})
+case("Clip_runtime_max_only", model([helper.make_node("Clip", ["x", "", "hi"], ["y"])],
+     [("x", F, [2, 9]), ("hi", F, [])], [("y", F, None)]), {"x": fx(2, 9), "hi": fx()})
+case("Max_variadic_broadcast", model([helper.make_node("Max", ["a", "b", "c"], ["y"])],
+     [("a", F, [3, 1, 5]), ("b", F, [4, 5]), ("c", F, [5])], [("y", F, None)]),
+     {"a": fx(3, 1, 5), "b": fx(4, 5), "c": fx(5)})
+case("Min_one_input", model([helper.make_node("Min", ["a"], ["y"])], [("a", F, [6, 7])], [("y", F, None)]),
+     {"a": fx(6, 7)})
 
 
 def reference(name, feeds):

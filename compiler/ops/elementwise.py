@@ -25,6 +25,8 @@ def _strides(L: Lowering, out: str, *ins: str):
 
 @lowers(*BINARY)
 def lower_binary(L: Lowering, node: Node) -> None:
+    if node.op in ("Max", "Min") and len(node.inputs) != 2:
+        return _variadic(L, node)
     if len(node.inputs) != 2:
         raise UnsupportedOpError(f"node {node.name} ({node.op}): only the two-input form is supported")
     a, b = node.inputs
@@ -44,6 +46,34 @@ def lower_binary(L: Lowering, node: Node) -> None:
                             "a_strides": sa, "b_strides": sb}, [a, b, out], [out])
 
 
+def _variadic(L: Lowering, node: Node) -> None:
+    """Max/Min of 1 or 3+ inputs: a chain of two-input steps (one input: a copy)."""
+    ins, out = [i for i in node.inputs if i], node.outputs[0]
+    L.need_float(node, *ins)
+    if len(ins) == 1:
+        return unary(L, node, "identity", ins[0], out)
+    acc = ins[0]
+    for k, b in enumerate(ins[1:], 1):
+        shape = tuple(np.broadcast_shapes(L.shape(acc), L.shape(b)))
+        dst = out if k == len(ins) - 1 else L.temp(f"{node.name}_{k}", "float32", shape)
+        lower_binary(L, Node(node.op, node.name, [acc, b], [dst], {}))
+        acc = dst
+
+
+def _clip_runtime(L: Lowering, node: Node) -> None:
+    """Clip whose min/max are run-time tensors: Max(x, min) then Min(·, max) (min > max gives max, as ONNX)."""
+    x, out = node.inputs[0], node.outputs[0]
+    ins = node.inputs + ["", ""]
+    lo, hi = ins[1], ins[2]
+    L.need_float(node, *[i for i in (lo, hi) if i])
+    if lo and hi:
+        mid = L.temp(f"{node.name}_lo", "float32", L.shape(out))
+        lower_binary(L, Node("Max", node.name, [x, lo], [mid], {}))
+        lower_binary(L, Node("Min", node.name, [mid, hi], [out], {}))
+    else:
+        lower_binary(L, Node("Max" if lo else "Min", node.name, [x, lo or hi], [out], {}))
+
+
 @lowers(*UNARY)
 def lower_unary(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
@@ -53,7 +83,7 @@ def lower_unary(L: Lowering, node: Node) -> None:
         from ..passes.fuse_epilogue import _clip_bounds
         bounds = _clip_bounds(L.g, node)
         if bounds is None:
-            raise UnsupportedOpError(f"node {node.name} (Clip): min/max must be constants")
+            return _clip_runtime(L, node)
         lo, hi = bounds
     if node.op == "Gelu" and node.attrs.get("approximate", "none") not in ("none", b"none"):
         raise UnsupportedOpError(f"node {node.name} (Gelu): approximate='tanh' is not supported")

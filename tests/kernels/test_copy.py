@@ -54,17 +54,25 @@ CASES = {
 }
 
 
+SHAPES = [(1,), (3,), (37,), (130,), (3, 7), (4, 130), (2, 3, 5), (2, 3, 4, 5), (3, 37, 2)]
+
+
+def _defined(case, shape) -> bool:
+    """Whether the view exists for this rank and is non-empty (e.g. a 2-D slice of a 1-D shape is not)."""
+    try:
+        return CASES[case](np.empty(shape)).size > 0
+    except IndexError:
+        return False
+
+
+VIEWS = [(case, shape) for case in CASES for shape in SHAPES if _defined(case, shape)]
+
+
 @pytest.mark.parametrize("eb", [1, 4, 8])
-@pytest.mark.parametrize("shape", [(1,), (3,), (37,), (130,), (3, 7), (4, 130), (2, 3, 5), (2, 3, 4, 5), (3, 37, 2)])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case,shape", VIEWS)
 def test_views(eb, shape, case):
     src = rand(shape, eb, seed=len(shape) * 10 + eb)
-    try:
-        view = CASES[case](src)
-    except IndexError:
-        pytest.skip("view needs more dims")
-    if view.size == 0:
-        pytest.skip("empty view")
+    view = CASES[case](src)
     y = run_copy(src, view)
     np.testing.assert_array_equal(y, view)
 

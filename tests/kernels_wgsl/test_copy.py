@@ -7,7 +7,7 @@ import pytest
 from nnjit.compiler.codegen.wgsl import build
 from nnjit.compiler.wgpu_native import run_kernel
 
-from tests.kernels.test_copy import CASES, elem_strides, rand, view_offset
+from tests.kernels.test_copy import CASES, VIEWS, elem_strides, rand, view_offset
 
 
 def run_copy(src, view, dst_view=None, schedule=None):
@@ -26,14 +26,10 @@ def run_copy(src, view, dst_view=None, schedule=None):
 
 
 @pytest.mark.parametrize("eb", [1, 4, 8])
-@pytest.mark.parametrize("shape", [(1,), (3,), (37,), (130,), (3, 7), (4, 130), (2, 3, 5), (2, 3, 4, 5), (3, 37, 2)])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case,shape", VIEWS)
 def test_views(eb, shape, case):
     src = rand(shape, eb, seed=len(shape) * 10 + eb)
-    try:
-        view = CASES[case](src)
-    except IndexError:
-        pytest.skip("view needs more dims")
+    view = CASES[case](src)
     np.testing.assert_array_equal(run_copy(src, view), view)
 
 
