@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu conformance clean
+.PHONY: setup demo test bench bench-webgpu conformance clean fuzz
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -40,6 +40,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Fuzz the ONNX importer/compiler and the bundle loader: NNJIT_FUZZ_EXAMPLES cases per test (default
+# 10,000, random seeds); `make test` runs a derandomized 200-case subset of the same tests.
+fuzz: setup
+	$(PY) -m tests.fuzz.run_fuzz
 
 bench: setup
 	$(PY) -m nnjit.bench.compare --write docs/benchmarks.md

@@ -212,7 +212,9 @@ def run_suite(names: list[str], jobs: int = 2, timeout_s: float = 60.0, backends
               webgpu_if_wasm_passed: bool = True, progress=None) -> dict[str, dict]:
     """Run tests in `jobs` worker processes; a test over timeout_s is recorded as timeout and its worker replaced."""
     root = generate()
-    ctx = mp.get_context("fork")
+    # spawn, not fork: a forked child inherits the parent's threads' locks and an open Vulkan device
+    # (wgpu-py keeps one per process), and under pytest with a browser driver running it deadlocked.
+    ctx = mp.get_context("spawn")
     todo = list(names)
     results: dict[str, dict] = {}
     workers: list[dict] = []

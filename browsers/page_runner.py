@@ -83,7 +83,8 @@ def _write_inputs(path: Path, inputs: dict[str, np.ndarray]) -> list[dict]:
     specs, offset = [], 0
     with open(path, "wb") as f:
         for name, value in inputs.items():
-            arr = np.ascontiguousarray(value)
+            value = np.asarray(value)
+            arr = np.ascontiguousarray(value).reshape(value.shape)  # ascontiguousarray makes a 0-d array 1-d
             offset = -(-offset // ALIGN) * ALIGN
             f.seek(offset)
             f.write(arr.tobytes())

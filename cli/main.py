@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except NnjitError as e:
-        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        print(f"{type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -36,7 +36,7 @@ def read_manifest(bundle: Path) -> dict:
         raise BundleError(f"{bundle}: no manifest.json (not a bundle directory?)")
     try:
         m = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # JSONDecodeError, huge ints, deep nesting
         raise BundleError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise BundleError(f"{path}: format is {m.get('format') if isinstance(m, dict) else None!r}, expected {FORMAT!r}")
@@ -57,12 +57,179 @@ def verify_file(bundle: Path, rel: str, expected: str) -> bytes:
 
 
 def load_bundle(bundle: Path) -> tuple[dict, bytes, dict[str, bytes]]:
-    """Manifest, verified weights and every verified kernel file (keyed by relative path)."""
+    """Manifest (structure and tensor ranges checked), verified weights and every verified kernel file
+    (keyed by relative path)."""
     m = read_manifest(bundle)
+    check_manifest(m)
     weights = verify_file(bundle, m["weights"]["file"], m["weights"]["sha256"])
+    if len(weights) != m["weights"]["bytes"]:
+        raise BundleError(f"{Path(bundle) / m['weights']['file']}: manifest.json weights.bytes expects "
+                          f"{m['weights']['bytes']} bytes, the file has {len(weights)}")
     files = {}
     for k in m["kernels"]:
         files[k["file"]] = verify_file(bundle, k["file"], k["sha256"])
         if k.get("relaxed"):
             files[k["relaxed"]["file"]] = verify_file(bundle, k["relaxed"]["file"], k["relaxed"]["sha256"])
     return m, weights, files
+
+
+# ---- structure and layout checks: a malformed manifest fails here, as a BundleError naming the field,
+# before any file is read into wasm memory (and never as a KeyError/TypeError/IndexError later).
+
+DTYPE_BYTES = {"float32": 4, "int64": 8, "int32": 4, "bool": 1}
+MAX_MEMORY_BYTES = 65536 * 65536  # wasm32: 65536 pages of 64 KiB
+
+
+def _fail(field: str, expected: str, got) -> BundleError:
+    g = json.dumps(got) if isinstance(got, (dict, list, str, int, float, bool, type(None))) else repr(got)
+    if len(g) > 80:
+        g = g[:77] + "..."
+    return BundleError(f"manifest.json: {field}: expected {expected}, got {g}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int(obj: dict, key: str, field: str, lo: int = 0, hi: int | None = None) -> int:
+    if key not in obj:
+        raise BundleError(f"manifest.json: {field}.{key}: missing (expected an integer)")
+    v = obj[key]
+    if not _is_int(v) or v < lo or (hi is not None and v > hi):
+        rng = f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else "")
+        raise _fail(f"{field}.{key}", rng, v)
+    return v
+
+
+def _get(obj: dict, key: str, field: str, types, what: str):
+    if key not in obj:
+        raise BundleError(f"manifest.json: {field}.{key}: missing (expected {what})")
+    v = obj[key]
+    if not isinstance(v, types):
+        raise _fail(f"{field}.{key}", what, v)
+    return v
+
+
+def _rel_file(obj: dict, field: str) -> str:
+    f = _get(obj, "file", field, str, "a relative file path")
+    p = Path(f)
+    if not f or p.is_absolute() or ".." in p.parts or "\\" in f or "\x00" in f:
+        raise _fail(f"{field}.file", "a relative path inside the bundle", f)
+    _get(obj, "sha256", field, str, "a sha256 hex digest")
+    return f
+
+
+def _shape(v, field: str) -> list[int]:
+    if not isinstance(v, list) or not all(_is_int(d) and 0 <= d < 2**32 for d in v) or len(v) > 16:
+        raise _fail(field, "a list of at most 16 integer dims >= 0", v)
+    return v
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def check_manifest(m: dict) -> dict[int, dict]:
+    """Validate the manifest's structure and every tensor range (docs/bundle.md). Returns tensors by id."""
+    for key in ("inputs", "outputs", "tensors", "steps", "kernels"):
+        _get(m, key, "manifest", list, "a list")
+    mem = _get(m, "memory", "manifest", dict, "an object")
+    w = _get(m, "weights", "manifest", dict, "an object")
+    _rel_file(w, "weights")
+    wbytes = _int(w, "bytes", "weights")
+    total = _int(mem, "total_bytes", "memory", 1, MAX_MEMORY_BYTES)
+    wbase = _int(mem, "weights_base", "memory")
+    abase = _int(mem, "arena_base", "memory")
+    abytes = _int(mem, "arena_bytes", "memory")
+    if wbase + wbytes > total:
+        raise _fail("memory.weights_base + weights.bytes", f"<= memory.total_bytes ({total})", wbase + wbytes)
+    if abase + abytes > total:
+        raise _fail("memory.arena_base + memory.arena_bytes", f"<= memory.total_bytes ({total})", abase + abytes)
+
+    tensors: dict[int, dict] = {}
+    for k, t in enumerate(m["tensors"]):
+        f = f"tensors[{k}]"
+        if not isinstance(t, dict):
+            raise _fail(f, "an object", t)
+        tid = _int(t, "id", f)
+        if tid != k:
+            raise _fail(f"{f}.id", f"{k} (a tensor's id is its index in the list)", tid)
+        dtype = _get(t, "dtype", f, str, f"one of {', '.join(DTYPE_BYTES)}")
+        if dtype not in DTYPE_BYTES:
+            raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", dtype)
+        shape = _shape(t.get("shape"), f"{f}.shape")
+        nbytes = _int(t, "bytes", f)
+        if nbytes != _numel(shape) * DTYPE_BYTES[dtype]:
+            raise _fail(f"{f}.bytes", f"{_numel(shape) * DTYPE_BYTES[dtype]} (shape {shape} of {dtype})", nbytes)
+        storage = t.get("storage")
+        if not isinstance(storage, str) or storage not in ("weight", "arena"):
+            raise _fail(f"{f}.storage", "'weight' or 'arena'", storage)
+        off = _int(t, "offset", f)
+        limit, what = (wbytes, "weights.bytes") if storage == "weight" else (abytes, "memory.arena_bytes")
+        if off + nbytes > limit:
+            raise _fail(f"{f}.offset + bytes", f"<= {what} ({limit}) for a {storage} tensor", off + nbytes)
+        tensors[tid] = t
+
+    kernels: dict[str, dict] = {}
+    for k, kern in enumerate(m["kernels"]):
+        f = f"kernels[{k}]"
+        if not isinstance(kern, dict):
+            raise _fail(f, "an object", kern)
+        kid = _get(kern, "id", f, str, "a kernel id string")
+        if kid in kernels:
+            raise _fail(f"{f}.id", "a unique kernel id", kid)
+        backend = kern.get("backend", "wasm")
+        if not isinstance(backend, str) or backend not in ("wasm", "webgpu"):
+            raise _fail(f"{f}.backend", "'wasm' or 'webgpu'", backend)
+        _rel_file(kern, f)
+        rel = kern.get("relaxed")
+        if rel is not None:
+            if not isinstance(rel, dict):
+                raise _fail(f"{f}.relaxed", "null or an object with file and sha256", rel)
+            _rel_file(rel, f"{f}.relaxed")
+        kernels[kid] = kern
+
+    for section in ("inputs", "outputs"):
+        for k, io in enumerate(m[section]):
+            f = f"{section}[{k}]"
+            if not isinstance(io, dict):
+                raise _fail(f, "an object", io)
+            _get(io, "name", f, str, "a name string")
+            dtype = io.get("dtype")
+            if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+                raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", dtype)
+            shape = _shape(io.get("shape"), f"{f}.shape")
+            tid = io.get("tensor")
+            if not _is_int(tid) or tid not in tensors:
+                raise _fail(f"{f}.tensor", "the id of a listed tensor", tid)
+            t = tensors[tid]
+            if _numel(shape) * DTYPE_BYTES[dtype] != t["bytes"]:
+                raise _fail(f"{f}.shape", f"{t['bytes']} bytes like tensor {tid}", f"{shape} of {dtype}")
+
+    for k, s in enumerate(m["steps"]):
+        f = f"steps[{k}]"
+        if not isinstance(s, dict):
+            raise _fail(f, "an object", s)
+        args = _get(s, "args", f, list, "a list of tensor ids")
+        for j, a in enumerate(args):
+            if not _is_int(a) or a not in tensors:
+                raise _fail(f"{f}.args[{j}]", "the id of a listed tensor", a)
+        kid = s.get("kernel")
+        if not isinstance(kid, str) or kid not in kernels:
+            raise _fail(f"{f}.kernel", "the id of a listed kernel", kid)
+        cands = s.get("candidates", {})
+        if not isinstance(cands, dict):
+            raise _fail(f"{f}.candidates", "an object (backend → kernel ids)", cands)
+        for backend, ids in cands.items():
+            if not isinstance(ids, list) or not ids:
+                raise _fail(f"{f}.candidates.{backend}", "a non-empty list of kernel ids", ids)
+            for j, c in enumerate(ids):
+                if not isinstance(c, str) or c not in kernels:
+                    raise _fail(f"{f}.candidates.{backend}[{j}]", "the id of a listed kernel", c)
+                if backend in ("wasm", "webgpu") and kernels[c].get("backend", "wasm") != backend:
+                    raise _fail(f"{f}.candidates.{backend}[{j}]", f"a {backend} kernel",
+                                f"{c} ({kernels[c].get('backend', 'wasm')})")
+    return tensors

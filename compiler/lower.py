@@ -33,7 +33,15 @@ def lower(g: Graph, source: str = "model") -> Lowering:
     check(g, source)
     L = Lowering(g)
     for node in g.nodes:
-        LOWERINGS[node.op](L, node)
+        try:
+            LOWERINGS[node.op](L, node)
+        except (ShapeError, UnsupportedOpError):
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as e:
+            # Shapes/attributes that onnx shape inference let through but the lowering cannot honour.
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise UnsupportedOpError(f"{source}: node {node.name!r} ({node.op}) cannot be lowered with these "
+                                     f"inputs/attributes ({type(e).__name__}: {first})") from None
     # An output that is only a view of an input (or of another output) gets its own buffer.
     seen = set()
     for out in g.outputs:

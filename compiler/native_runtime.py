@@ -5,27 +5,53 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import wasmtime
 
 from .bundle import load_bundle
-from .errors import InputError
+from .errors import BundleError, InputError
 from .ir import NP_DTYPES
 from .wasm_native import Memory
 
 
 class NativeSession:
     def __init__(self, bundle_dir: str | Path, relaxed: bool = True):
+        # load_bundle checks the manifest's structure and every tensor range against memory.total_bytes
+        # and the weights' size before anything touches wasm memory.
         self.manifest, weights, files = load_bundle(Path(bundle_dir))
         m = self.manifest
         self.mem = Memory(m["memory"]["total_bytes"])
         base = m["memory"]["weights_base"]
         self.mem.bytes()[base:base + len(weights)] = np.frombuffer(weights, np.uint8)
+        kernels = {k["id"]: k for k in m["kernels"]}
         self.fns = {}
         for k in m["kernels"]:
             if k.get("backend", "wasm") != "wasm":
                 continue
             rel = k["relaxed"]["file"] if relaxed and k.get("relaxed") else k["file"]
-            self.fns[k["id"]] = self.mem.instantiate(files[rel])
-        self.tensors = m["tensors"]
+            try:
+                inst = self.mem.instantiate_module(files[rel])
+                fn = inst.exports(self.mem.store)["run"]
+            except KeyError:
+                raise BundleError(f"{rel}: kernel {k['id']} exports no 'run' function") from None
+            except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+                raise BundleError(f"{rel}: kernel {k['id']} is not a loadable wasm module "
+                                  f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+            if not isinstance(fn, wasmtime.Func):
+                raise BundleError(f"{rel}: kernel {k['id']}: export 'run' is not a function")
+            self.fns[k["id"]] = fn
+        self.tensors = {t["id"]: t for t in m["tensors"]}
+        self.plan = []
+        for s in m["steps"]:
+            kid = s.get("candidates", {}).get("wasm", [s["kernel"]])[0]
+            if kid not in self.fns:
+                raise BundleError(f"manifest.json: step {s.get('id')}: expected a wasm kernel, "
+                                  f"got {kid!r} ({kernels[kid].get('backend', 'wasm')})")
+            fn = self.fns[kid]
+            params = fn.type(self.mem.store).params
+            if len(params) != len(s["args"]):
+                raise BundleError(f"manifest.json: step {s.get('id')} args: expected {len(params)} tensor ids "
+                                  f"for kernel {kid}, got {len(s['args'])}")
+            self.plan.append((s, fn))
 
     def addr(self, tid: int) -> int:
         t = self.tensors[tid]
@@ -34,6 +60,8 @@ class NativeSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         m = self.manifest
+        if not isinstance(feeds, dict):
+            raise InputError(f"feeds: expected a dict of input name → array, got {type(feeds).__name__}")
         names = {i["name"] for i in m["inputs"]}
         for k in feeds:
             if k not in names:
@@ -41,15 +69,21 @@ class NativeSession:
         for spec in m["inputs"]:
             if spec["name"] not in feeds:
                 raise InputError(f"missing input {spec['name']!r} ({spec['dtype']} {spec['shape']})")
-            x = np.asarray(feeds[spec["name"]])
+            try:
+                x = np.asarray(feeds[spec["name"]])
+            except Exception as e:
+                raise InputError(f"input {spec['name']!r}: not an array ({e})") from None
             if list(x.shape) != spec["shape"]:
                 raise InputError(f"input {spec['name']!r}: expected shape {spec['shape']}, got {list(x.shape)}")
             want = np.dtype(NP_DTYPES[spec["dtype"]])
             if x.dtype != want:
                 raise InputError(f"input {spec['name']!r}: expected dtype {spec['dtype']}, got {x.dtype}")
             self.mem.view(self.addr(spec["tensor"]), x.shape, want)[...] = x
-        for s in m["steps"]:
-            kid = s.get("candidates", {}).get("wasm", [s["kernel"]])[0]
-            self.mem.call(self.fns[kid], *[self.addr(a) for a in s["args"]])
+        for s, fn in self.plan:
+            try:
+                self.mem.call(fn, *[self.addr(a) for a in s["args"]])
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
         return {o["name"]: self.mem.view(self.addr(o["tensor"]), tuple(o["shape"]), NP_DTYPES[o["dtype"]]).copy()
                 for o in m["outputs"]}

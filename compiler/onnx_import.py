@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from .errors import ModelLoadError, ShapeError, UnsupportedOpError
+from .errors import ModelLoadError, NnjitError, ShapeError, UnsupportedOpError
 from .ir import Graph, Node, Value
 
 ONNX_DTYPES = {
@@ -46,18 +46,78 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise ModelLoadError(f"{path}: not an ONNX model (no IR version or graph outputs; "
                              f"{len(data)} bytes, truncated or another format?)")
     try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0]
-        # Exporters often leave output shapes undeclared; shape inference fills them in.
-        if "Field 'shape' of 'type' is required" in first:
-            return model
+        onnx.checker.check_model(_with_unknown_output_shapes(model))
+    except Exception as e:  # ValidationError, and decode errors from fields with bad UTF-8
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ModelLoadError(f"{path}: invalid ONNX model: {first}") from None
     for n in model.graph.node:
         if n.domain not in ("", "ai.onnx"):
             raise UnsupportedOpError(f"{path}: node {n.name or '?'} uses op {n.domain}::{n.op_type}; "
                                      "only the standard ai.onnx domain is supported")
     return model
+
+
+def _with_unknown_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """What the checker sees: exporters often leave output shapes undeclared (shape inference fills them
+    in), which the checker rejects, so give those a shape with no dims; everything else is checked as is."""
+    def vis(g):
+        return list(g.output) + list(g.value_info)
+    if all(vi.type.tensor_type.HasField("shape") for vi in vis(model.graph) if vi.type.HasField("tensor_type")):
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for vi in vis(m.graph):
+        if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape"):
+            vi.type.tensor_type.shape.SetInParent()
+    return m
+
+
+def _check_structure(model: onnx.ModelProto, path) -> None:
+    """Every node input is defined before use, every value has one producer (no cycles, no duplicates)."""
+    g = model.graph
+    defined = {i.name for i in g.input} | {i.name for i in g.initializer}
+    for k, n in enumerate(g.node):
+        for i in n.input:
+            if i and i not in defined:
+                raise ModelLoadError(f"{path}: node {n.name or k!r} ({n.op_type}) input {i!r}: expected a graph "
+                                     "input, initializer or an earlier node's output, got none (dangling or cyclic)")
+        for o in n.output:
+            if o and o in defined:
+                raise ModelLoadError(f"{path}: node {n.name or k!r} ({n.op_type}) output {o!r}: expected one "
+                                     "producer per value, got a second")
+            defined.add(o)
+    for o in g.output:
+        if o.name not in defined:
+            raise ModelLoadError(f"{path}: graph output {o.name!r}: expected a value the graph defines, got none")
+
+
+MAX_BYTES = 2**32  # one wasm32 linear memory
+
+
+def check_sizes(g: Graph, source="model", io: bool = True) -> None:
+    """Every value must fit a wasm32 memory: a ShapeError (not an overflow in codegen) otherwise; graph
+    inputs and outputs need a static shape and a supported dtype."""
+    from .ir import DTYPE_SIZES
+    for kind, names in (("input", g.inputs), ("output", g.outputs)) if io else ():
+        for name in names:
+            v = g.values.get(name)
+            if v is None or v.shape is None:
+                raise ShapeError(f"{source}: graph {kind} {name!r}: expected a static shape, got none "
+                                 "(bind dynamic dims with --shape)")
+            if v.dtype not in DTYPE_SIZES:
+                raise UnsupportedOpError(f"{source}: graph {kind} {name!r}: expected dtype one of "
+                                         f"{', '.join(DTYPE_SIZES)}, got {v.dtype}")
+    for v in g.values.values():
+        if v.shape is None:
+            continue
+        if any(not isinstance(d, (int, np.integer)) or d < 0 for d in v.shape):
+            raise ShapeError(f"{source}: value {v.name!r}: expected non-negative integer dims, got {list(v.shape)}")
+        n = 1
+        for d in v.shape:
+            n *= int(d)
+        if n * DTYPE_SIZES.get(v.dtype, 8) > MAX_BYTES:
+            raise ShapeError(f"{source}: value {v.name!r} shape {list(v.shape)}: expected at most {MAX_BYTES} bytes "
+                             f"(one wasm32 memory), got {n * DTYPE_SIZES.get(v.dtype, 8)}")
 
 
 def _bind_inputs(model: onnx.ModelProto, shapes: dict, path) -> None:
@@ -71,6 +131,9 @@ def _bind_inputs(model: onnx.ModelProto, shapes: dict, path) -> None:
     for inp in model.graph.input:
         if inp.name in inits:
             continue
+        if not inp.type.HasField("tensor_type") or not inp.type.tensor_type.HasField("shape"):
+            raise ShapeError(f"{path}: input {inp.name!r}: expected a tensor type with a declared shape "
+                             "(rank), got none")
         dims = inp.type.tensor_type.shape.dim
         if inp.name in shapes:
             want = shapes[inp.name]
@@ -154,8 +217,18 @@ def _np_name(arr: np.ndarray) -> str:
 
 def import_onnx(path: str | Path, shapes: dict | None = None) -> Graph:
     model = load_model(path)
+    _check_structure(model, path)
     _bind_inputs(model, shapes or {}, path)
-    return to_graph(infer(model, path))
+    inferred = infer(model, path)
+    try:
+        g = to_graph(inferred)
+    except NnjitError:
+        raise
+    except Exception as e:  # bad initializer data, undecodable attributes
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelLoadError(f"{path}: invalid ONNX model: {type(e).__name__}: {first}") from None
+    check_sizes(g, path, io=False)  # outputs may get their shapes only after constant folding
+    return g
 
 
 def export_onnx(g: Graph) -> onnx.ModelProto:

@@ -9,7 +9,7 @@ from . import bundle as bundle_mod
 from .codegen import wasm, wgsl
 from .ir import Graph
 from .lower import lower
-from .onnx_import import export_onnx, import_onnx, infer, to_graph
+from .onnx_import import check_sizes, export_onnx, import_onnx, infer, to_graph
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fuse_epilogue import fuse_epilogue
@@ -90,6 +90,7 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
     g = import_onnx(model_path, shapes)
     n_onnx = len(g.nodes)
     stats = optimize(g)
+    check_sizes(g, source)  # folding may have made new shapes concrete
     L = lower(g, source)
     plan = plan_memory(g, L)
 

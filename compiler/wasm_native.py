@@ -51,10 +51,12 @@ class Memory:
         count = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
         return self.bytes()[addr:addr + count * dtype.itemsize].view(dtype).reshape(shape)
 
-    def instantiate(self, wasm: bytes):
+    def instantiate_module(self, wasm: bytes) -> wasmtime.Instance:
         module = wasmtime.Module(self.store.engine, wasm)
-        inst = wasmtime.Instance(self.store, module, [self.mem])
-        return inst.exports(self.store)["run"]
+        return wasmtime.Instance(self.store, module, [self.mem])
+
+    def instantiate(self, wasm: bytes):
+        return self.instantiate_module(wasm).exports(self.store)["run"]
 
     def call(self, fn, *ptrs: int) -> None:
         fn(self.store, *[int(p) for p in ptrs])

@@ -57,21 +57,60 @@ export function checkManifest(m) {
   need(m.memory && Number.isInteger(m.memory.total_bytes), '"memory.total_bytes" is missing');
   need(m.weights && typeof m.weights.file === 'string' && m.weights.sha256, '"weights" needs "file" and "sha256"');
 
-  const tensors = new Map(m.tensors.map((t) => [t.id, t]));
-  const kernels = new Map(m.kernels.map((k) => [k.id, k]));
-  for (const t of m.tensors) {
-    need(DTYPES[t.dtype], `tensor ${t.id} has unknown dtype ${JSON.stringify(t.dtype)}`);
-    need(t.storage === 'weight' || t.storage === 'arena', `tensor ${t.id} has unknown storage ${JSON.stringify(t.storage)}`);
+  const isNat = (v) => Number.isSafeInteger(v) && v >= 0;
+  const got = (v) => { const j = JSON.stringify(v); return j === undefined ? String(v) : j.length > 80 ? `${j.slice(0, 77)}...` : j; };
+  const field = (name, ok, expected, v) => need(ok, `${name}: expected ${expected}, got ${got(v)}`);
+  const isShape = (v) => Array.isArray(v) && v.length <= 16 && v.every((d) => isNat(d) && d < 2 ** 32);
+  const mem = m.memory;
+  for (const key of ['total_bytes', 'weights_base', 'arena_base', 'arena_bytes']) {
+    field(`memory.${key}`, isNat(mem[key]), 'an integer >= 0', mem[key]);
   }
+  field('memory.total_bytes', mem.total_bytes >= 1 && mem.total_bytes <= 2 ** 32, 'between 1 and 4 GiB', mem.total_bytes);
+  field('weights.bytes', isNat(m.weights.bytes), 'an integer >= 0', m.weights.bytes);
+  const safeFile = (f) => typeof f === 'string' && f.length > 0 && !f.startsWith('/') && !f.includes('\\') && !f.split('/').includes('..') && !/^[a-z]+:/i.test(f);
+  field('weights.file', safeFile(m.weights.file), 'a relative path inside the bundle', m.weights.file);
+  // The spans against memory.total_bytes are the wasm backend's check (WebGPU binds the arena and the
+  // weights as their own buffers); every tensor must lie inside its arena or weights here.
+
+  m.tensors.forEach((t, k) => {
+    const f = `tensors[${k}]`;
+    need(t && typeof t === 'object', `${f}: expected an object, got ${got(t)}`);
+    field(`${f}.id`, t.id === k, `${k} (a tensor's id is its index)`, t.id);
+    field(`${f}.dtype`, Object.hasOwn(DTYPES, t.dtype), `one of ${Object.keys(DTYPES).join(', ')}`, t.dtype);
+    field(`${f}.storage`, t.storage === 'weight' || t.storage === 'arena', '"weight" or "arena"', t.storage);
+    field(`${f}.shape`, isShape(t.shape), 'a list of integer dims >= 0', t.shape);
+    const want = numel(t.shape) * DTYPES[t.dtype].bytes;
+    field(`${f}.bytes`, t.bytes === want, `${want} (shape and dtype)`, t.bytes);
+    field(`${f}.offset`, isNat(t.offset), 'an integer >= 0', t.offset);
+    const limit = t.storage === 'weight' ? m.weights.bytes : mem.arena_bytes;
+    field(`${f}.offset + bytes`, t.offset + t.bytes <= limit,
+      `<= ${t.storage === 'weight' ? 'weights.bytes' : 'memory.arena_bytes'} (${limit})`, t.offset + t.bytes);
+  });
+  const tensors = new Map(m.tensors.map((t) => [t.id, t]));
+  m.kernels.forEach((k, i) => {
+    need(k && typeof k === 'object', `kernels[${i}]: expected an object, got ${got(k)}`);
+    field(`kernels[${i}].id`, typeof k.id === 'string', 'a kernel id string', k.id);
+    field(`kernels[${i}].file`, safeFile(k.file), 'a relative path inside the bundle', k.file);
+    if (k.relaxed != null) field(`kernels[${i}].relaxed.file`, safeFile(k.relaxed.file), 'a relative path inside the bundle', k.relaxed.file);
+  });
+  const kernels = new Map(m.kernels.map((k) => [k.id, k]));
   for (const io of [...m.inputs, ...m.outputs]) {
+    need(io && typeof io === 'object', `an input/output is not an object: ${got(io)}`);
     const t = tensors.get(io.tensor);
     need(t, `"${io.name}" refers to missing tensor ${io.tensor}`);
-    need(DTYPES[io.dtype] && Array.isArray(io.shape), `"${io.name}" needs a known dtype and a shape`);
+    need(Object.hasOwn(DTYPES, io.dtype) && isShape(io.shape), `"${io.name}" needs a known dtype and a shape`);
     need(t.bytes === numel(io.shape) * DTYPES[io.dtype].bytes, `"${io.name}" shape and dtype do not match tensor ${t.id}'s ${t.bytes} bytes`);
   }
   for (const s of m.steps) {
+    need(s && typeof s === 'object', `a step is not an object: ${got(s)}`);
     need(kernels.has(s.kernel), `step ${s.id} uses missing kernel ${JSON.stringify(s.kernel)}`);
     need(Array.isArray(s.args) && s.args.every((a) => tensors.has(a)), `step ${s.id} refers to a missing tensor`);
+    if (s.candidates !== undefined) {
+      need(s.candidates && typeof s.candidates === 'object' && !Array.isArray(s.candidates), `step ${s.id}: "candidates" must be an object`);
+      for (const [backend, ids] of Object.entries(s.candidates)) {
+        need(Array.isArray(ids) && ids.every((id) => kernels.has(id)), `step ${s.id}: candidates.${backend} refers to a missing kernel: ${got(ids)}`);
+      }
+    }
   }
   return { tensors, kernels };
 }

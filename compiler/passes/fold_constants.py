@@ -54,7 +54,8 @@ def fold_constants(g: Graph) -> int:
             try:
                 result = _eval_node(g, node)
             except Exception as e:
-                raise ShapeError(f"node {node.name} ({node.op}): constant evaluation failed: {e}") from None
+                msg = " ".join(str(e).split())[:300]  # one line: the CLI prints `ShapeError: message`
+                raise ShapeError(f"node {node.name} ({node.op}): constant evaluation failed: {msg}") from None
         if result is None:
             kept.append(node)
             continue
