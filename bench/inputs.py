@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from nnjit.compiler.errors import InputError
+from nnjit.compiler.feeds import check_feeds
+from nnjit.compiler.ir import NP_DTYPES
 
-NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
 
 
 def random_inputs(manifest_inputs: list[dict], seed: int = 0) -> dict[str, np.ndarray]:
@@ -26,7 +27,7 @@ def random_inputs(manifest_inputs: list[dict], seed: int = 0) -> dict[str, np.nd
             out[name] = rng.standard_normal(shape, dtype=np.float32)
         elif dtype in ("int64", "int32"):
             lo, hi = spec.get("int_range", (0, 2))
-            out[name] = rng.integers(lo, hi, size=shape, dtype=NUMPY_DTYPES[dtype])
+            out[name] = rng.integers(lo, hi, size=shape, dtype=NP_DTYPES[dtype])
         elif dtype == "bool":
             out[name] = rng.integers(0, 2, size=shape).astype(np.bool_)
         else:
@@ -48,27 +49,6 @@ def load_inputs(path_npz: str | Path) -> dict[str, np.ndarray]:
 
 def check_inputs(manifest_inputs: list[dict], inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Inputs as the bundle wants them, or InputError naming the input, the expected and what it got.
-
-    Integer inputs of another integer width are converted (as the web runtime does for int64);
-    any other dtype difference is an error rather than a silent cast.
-    """
-    expected = {spec["name"]: spec for spec in manifest_inputs}
-    for name in inputs:
-        if name not in expected:
-            raise InputError(f"unknown input {name!r}: the model's inputs are {', '.join(map(repr, expected))}")
-    out = {}
-    for name, spec in expected.items():
-        want_dtype, want_shape = spec["dtype"], list(spec["shape"])
-        if name not in inputs:
-            raise InputError(f"missing input {name!r}: expected {want_dtype} {want_shape}")
-        arr = np.asarray(inputs[name])
-        if list(arr.shape) != want_shape:
-            raise InputError(f"input {name!r}: expected shape {want_shape}, got {list(arr.shape)}")
-        np_dtype = np.dtype(NUMPY_DTYPES[want_dtype])
-        if arr.dtype != np_dtype:
-            both_int = np.issubdtype(arr.dtype, np.integer) and np.issubdtype(np_dtype, np.integer)
-            if not both_int or not np.array_equal(arr.astype(np_dtype), arr):
-                raise InputError(f"input {name!r}: expected dtype {want_dtype}, got {arr.dtype}")
-            arr = arr.astype(np_dtype)
-        out[name] = np.ascontiguousarray(arr)
-    return out
+    Integer inputs of another integer width are converted (as the web runtime does for int64); any
+    other dtype difference is an error rather than a silent cast."""
+    return check_feeds(manifest_inputs, inputs, convert_ints=True)

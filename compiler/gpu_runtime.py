@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import load_bundle
-from .errors import BundleError, InputError
+from .errors import BundleError
+from .feeds import check_feeds
 from .ir import NP_DTYPES
 from .wgpu_native import device
 
@@ -85,17 +86,9 @@ class GPUSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         m = self.manifest
-        names = {i["name"] for i in m["inputs"]}
-        for k in feeds:
-            if k not in names:
-                raise InputError(f"unknown input {k!r}; the model's inputs are {sorted(names)}")
+        checked = check_feeds(m["inputs"], feeds)
         for spec in m["inputs"]:
-            if spec["name"] not in feeds:
-                raise InputError(f"missing input {spec['name']!r} ({spec['dtype']} {spec['shape']})")
-            x = np.asarray(feeds[spec["name"]])
-            x = np.ascontiguousarray(x).reshape(x.shape)  # ascontiguousarray makes a 0-d (scalar) input 1-d
-            if list(x.shape) != spec["shape"] or x.dtype != np.dtype(NP_DTYPES[spec["dtype"]]):
-                raise InputError(f"input {spec['name']!r}: expected {spec['dtype']} {spec['shape']}, got {x.dtype} {list(x.shape)}")
+            x = checked[spec["name"]]
             raw = x.tobytes()
             self.dev.queue.write_buffer(self.arena, self.tensors[spec["tensor"]]["offset"], raw + bytes(_round4(len(raw)) - len(raw)))
         self.dev.queue.submit([self._encode()])

@@ -4,7 +4,6 @@ from __future__ import annotations
 from .errors import ShapeError, UnsupportedOpError
 from .ir import DTYPE_SIZES, Graph
 from .ops import LOWERINGS, Lowering
-from .ops.common import contiguous_strides
 
 
 def supported_ops() -> list[str]:
@@ -70,4 +69,3 @@ def resolve(aliases: dict[str, str], name: str) -> str:
     return name
 
 
-__all__ = ["lower", "check", "supported_ops", "resolve", "contiguous_strides"]

@@ -8,7 +8,8 @@ import numpy as np
 import wasmtime
 
 from .bundle import load_bundle
-from .errors import BundleError, InputError
+from .errors import BundleError
+from .feeds import check_feeds
 from .ir import NP_DTYPES
 from .wasm_native import Memory
 
@@ -60,25 +61,10 @@ class NativeSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         m = self.manifest
-        if not isinstance(feeds, dict):
-            raise InputError(f"feeds: expected a dict of input name → array, got {type(feeds).__name__}")
-        names = {i["name"] for i in m["inputs"]}
-        for k in feeds:
-            if k not in names:
-                raise InputError(f"unknown input {k!r}; the model's inputs are {sorted(names)}")
+        checked = check_feeds(m["inputs"], feeds)
         for spec in m["inputs"]:
-            if spec["name"] not in feeds:
-                raise InputError(f"missing input {spec['name']!r} ({spec['dtype']} {spec['shape']})")
-            try:
-                x = np.asarray(feeds[spec["name"]])
-            except Exception as e:
-                raise InputError(f"input {spec['name']!r}: not an array ({e})") from None
-            if list(x.shape) != spec["shape"]:
-                raise InputError(f"input {spec['name']!r}: expected shape {spec['shape']}, got {list(x.shape)}")
-            want = np.dtype(NP_DTYPES[spec["dtype"]])
-            if x.dtype != want:
-                raise InputError(f"input {spec['name']!r}: expected dtype {spec['dtype']}, got {x.dtype}")
-            self.mem.view(self.addr(spec["tensor"]), x.shape, want)[...] = x
+            x = checked[spec["name"]]
+            self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
         for s, fn in self.plan:
             try:
                 self.mem.call(fn, *[self.addr(a) for a in s["args"]])

@@ -1,11 +1,9 @@
 """Zoo models on the WebGPU backend: in headless Chromium (SwiftShader adapter) and Firefox
 (lavapipe), and natively through wgpu-py, against onnxruntime on real data."""
-import numpy as np
 import pytest
 
 from nnjit.bench import datasets, zoo
 from nnjit.bench.compare import native_outputs
-from nnjit.compiler.pipeline import compile_model
 
 from .op_cases import rel_err
 
@@ -13,23 +11,9 @@ pytestmark = pytest.mark.slow
 TOL = 1e-3
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gpu-bundles")
-    built = {}
-
-    def get(name, shapes=None):
-        key = (name, repr(sorted((shapes or {}).items())))
-        if key not in built:
-            built[key] = root / f"{name}-{len(built)}"
-            compile_model(zoo.cached(name), built[key], shapes, backends=("wasm", "webgpu"))
-        return built[key]
-    return get
-
-
-def _digits(bundles, n=450):
+def _digits(zoo_bundle, n=450):
     x, y = datasets.digits_test()
-    return bundles("digits-cnn", {"batch": [n]}), x[:n], y[:n]
+    return zoo_bundle("digits-cnn", {"batch": [n]}), x[:n], y[:n]
 
 
 def _run_gpu(h, bundle, feeds):
@@ -39,8 +23,8 @@ def _run_gpu(h, bundle, feeds):
 
 
 @pytest.mark.browser
-def test_digits_cnn_chromium_webgpu_accuracy(bundles, chromium_gpu):
-    b, x, y = _digits(bundles)
+def test_digits_cnn_chromium_webgpu_accuracy(zoo_bundle, chromium_gpu):
+    b, x, y = _digits(zoo_bundle)
     out = _run_gpu(chromium_gpu, b, {"input": x})["logits"]
     ref = native_outputs(zoo.cached("digits-cnn"), {"input": x})["logits"]
     assert rel_err(out, ref) <= TOL
@@ -48,8 +32,8 @@ def test_digits_cnn_chromium_webgpu_accuracy(bundles, chromium_gpu):
 
 
 @pytest.mark.browser
-def test_mobilenetv2_chromium_webgpu_top1(bundles, chromium_gpu):
-    b = bundles("mobilenetv2")
+def test_mobilenetv2_chromium_webgpu_top1(zoo_bundle, chromium_gpu):
+    b = zoo_bundle("mobilenetv2")
     for name, x in datasets.imagenet_photos().items():
         out = _run_gpu(chromium_gpu, b, {"input": x})["logits"]
         ref = native_outputs(zoo.cached("mobilenetv2"), {"input": x})["logits"]
@@ -58,9 +42,9 @@ def test_mobilenetv2_chromium_webgpu_top1(bundles, chromium_gpu):
 
 
 @pytest.mark.browser
-def test_minilm_chromium_webgpu_embeddings(bundles, chromium_gpu):
+def test_minilm_chromium_webgpu_embeddings(zoo_bundle, chromium_gpu):
     feeds, _ = datasets.minilm_sentences()
-    b = bundles("minilm-l6", {k: list(v.shape) for k, v in feeds.items()})
+    b = zoo_bundle("minilm-l6", {k: list(v.shape) for k, v in feeds.items()})
     out = _run_gpu(chromium_gpu, b, feeds)["last_hidden_state"]
     ref = native_outputs(zoo.cached("minilm-l6"), feeds)["last_hidden_state"]
     assert rel_err(out, ref) <= TOL
@@ -69,9 +53,9 @@ def test_minilm_chromium_webgpu_embeddings(bundles, chromium_gpu):
 
 
 @pytest.mark.browser
-def test_digits_cnn_firefox_webgpu(bundles):
+def test_digits_cnn_firefox_webgpu(zoo_bundle):
     from nnjit.browsers.page_runner import BrowserHarness
-    b, x, y = _digits(bundles, 50)
+    b, x, y = _digits(zoo_bundle, 50)
     try:
         h = BrowserHarness(browser_name="firefox", webgpu=True, timeout_s=300).__enter__()
     except Exception as e:  # noqa: BLE001 - a missing or broken Firefox is an environment problem, named in the skip
@@ -84,14 +68,14 @@ def test_digits_cnn_firefox_webgpu(bundles):
     assert rel_err(out, ref) <= TOL and (out.argmax(1) == ref.argmax(1)).all()
 
 
-def test_models_native_wgpu(bundles):
+def test_models_native_wgpu(zoo_bundle):
     pytest.importorskip("wgpu")
     from nnjit.compiler.gpu_runtime import GPUSession
-    b, x, y = _digits(bundles)
+    b, x, y = _digits(zoo_bundle)
     out = GPUSession(b).run({"input": x})["logits"]
     ref = native_outputs(zoo.cached("digits-cnn"), {"input": x})["logits"]
     assert rel_err(out, ref) <= TOL and (out.argmax(1) == ref.argmax(1)).mean() > 0.99
-    b = bundles("mobilenetv2")
+    b = zoo_bundle("mobilenetv2")
     x = datasets.imagenet_photos()["coffee"]
     out = GPUSession(b).run({"input": x})["logits"]
     ref = native_outputs(zoo.cached("mobilenetv2"), {"input": x})["logits"]

@@ -1,27 +1,17 @@
 """Render WAT kernels from the Jinja2 templates in kernels_wasm/ and assemble them with wasmtime."""
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 
-import jinja2
 import wasmtime
 
 from ..errors import KernelBuildError
+from .templates import REPO, environment
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "kernels_wasm"
+TEMPLATE_DIR = REPO / "kernels_wasm"
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        extensions=["jinja2.ext.do"],
-    )
+def _env():
+    return environment("kernels_wasm")
 
 
 def render(family: str, params: dict, relaxed: bool = False) -> str:

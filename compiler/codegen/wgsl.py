@@ -6,27 +6,18 @@ variables, `dispatch` (workgroup counts [x, y, z]) and optionally `workgroup` (i
 manifest). Keeping the dispatch rule in the template keeps one file per op family."""
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 
 import jinja2
 
 from ..errors import KernelBuildError
+from .templates import REPO, environment
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "kernels_wgsl"
+TEMPLATE_DIR = REPO / "kernels_wgsl"
 MAX_WORKGROUPS_PER_DIM = 65535
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        extensions=["jinja2.ext.do"],
-    )
+def _env():
+    return environment("kernels_wgsl")
 
 
 # WGSL const-expressions may not evaluate to inf or NaN: Chromium's Tint rejects `bitcast<f32>(0x7f800000u)`

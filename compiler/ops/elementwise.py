@@ -32,6 +32,7 @@ def lower_binary(L: Lowering, node: Node) -> None:
     a, b = node.inputs
     out = node.outputs[0]
     L.need_float(node, a, b)
+    op = BINARY[node.op]
     if node.op == "Pow" and L.g.is_const(b) and L.g.const(b).size == 1:
         e = float(L.g.const(b).reshape(-1)[0])
         if e == 1.0:
@@ -39,10 +40,9 @@ def lower_binary(L: Lowering, node: Node) -> None:
         if e == 0.5 and L.shape(a) == L.shape(out):
             return unary(L, node, "sqrt", a, out)
         if e == 2.0 and L.shape(a) == L.shape(out):
-            b = a  # x·x rounds exactly like numpy's float32 square; a general pow would not
-            node = Node("Mul", node.name, [a, a], node.outputs, {})
+            op, b = "mul", a  # x·x rounds exactly like numpy's float32 square; a general pow would not
     shape, (sa, sb) = _strides(L, out, a, b)
-    L.emit(node, "binary", {"op": "mul" if node.op == "Mul" else BINARY[node.op], "shape": shape,
+    L.emit(node, "binary", {"op": op, "shape": shape,
                             "a_strides": sa, "b_strides": sb}, [a, b, out], [out])
 
 
