@@ -14,6 +14,7 @@ import base64
 import contextlib
 import itertools
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,7 @@ class BrowserHarness:
         self._stack = contextlib.ExitStack()
         self._ids = itertools.count()
         self._tmp: Path | None = None
+        self._context = None
 
     def __enter__(self) -> "BrowserHarness":
         try:
@@ -159,14 +161,18 @@ class BrowserHarness:
             raise
         return p
 
-    def _drive(self, page_name: str, config: dict, inputs: dict[str, np.ndarray]) -> dict:
+    def _drive(self, page_name: str, config: dict, inputs: dict[str, np.ndarray], *, on_progress=None,
+               shared_context: bool = False) -> dict:
+        """Run one job on a fresh page. `shared_context`: open it in the harness's one long-lived
+        browser context (its IndexedDB, i.e. the tuning cache, survives from page to page) instead
+        of a new one. `on_progress(dict)` gets the page's latest tuning progress while it runs."""
         job = next(self._ids)
         inputs_file = self._tmp / f"inputs-{job}.bin"
         config = {**config, "inputs": _write_inputs(inputs_file, inputs)}
         console: list[str] = []
         with self.mounted(self._tmp) as data_url:
             config["inputsUrl"] = data_url + inputs_file.name
-            page = self.browser.new_page()
+            page = self._shared_context().new_page() if shared_context else self.browser.new_page()
             try:
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
@@ -175,6 +181,15 @@ class BrowserHarness:
                 if not page.evaluate("() => Boolean(window.nnjitBench)"):
                     raise RuntimeError(f"{page_name} did not start: {'; '.join(console) or 'no console output'}")
                 page.evaluate("config => window.nnjitBench.start(config)", config)
+                if on_progress is not None:
+                    deadline = time.monotonic() + self.timeout_s
+                    while not page.evaluate("() => Boolean(window.nnjitBench.result)"):
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{page_name} gave no result within {self.timeout_s:.0f} s")
+                        p = page.evaluate("() => self.nnjitProgress ?? null")
+                        if p:
+                            on_progress(p)
+                        time.sleep(0.2)
                 handle = page.wait_for_function("() => window.nnjitBench.result", polling="raf", timeout=self.timeout_s * 1000)
                 result = handle.json_value()
             finally:
@@ -183,6 +198,11 @@ class BrowserHarness:
         if not result["ok"]:
             raise PageError(result["error"]["name"], result["error"]["message"])
         return result["value"]
+
+    def _shared_context(self):
+        if self._context is None:
+            self._context = self.browser.new_context()
+        return self._context
 
     def _result(self, value: dict) -> dict:
         return {
@@ -197,20 +217,27 @@ class BrowserHarness:
 
     def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
                    *, backend: str = "wasm", worker: bool = True, relaxed_simd: bool | None = None,
-                   profile_runs: int = 0) -> dict:
+                   profile_runs: int = 0, tune_budget_ms: int = 0, on_progress=None,
+                   shared_context: bool = False, threads: int = 1) -> dict:
         """Outputs (name → array), latency_ms {first, median, p90, runs}, backend (what ran: 'wasm' or
         'webgpu'), fallback_reason, relaxed_simd, worker, ran_in, ...; with profile_runs > 0 also
-        `profile`: per-step median ms after the timed runs. `backend`: 'wasm', 'webgpu' or 'auto'."""
+        `profile`: per-step median ms after the timed runs. `backend`: 'wasm', 'webgpu' or 'auto'.
+        `tune_budget_ms` > 0 tunes on the device first (timed runs start once tuning is over) and
+        adds `tuning` (the session's final tuning state) and `tune_ms`; `shared_context` keeps the
+        tuning cache from one call to the next (see _drive)."""
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         with self.mounted(bundle_dir) as bundle_url:
-            value = self._drive("run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker, "backend": backend,
-                                             "relaxedSimd": relaxed_simd, "profileRuns": profile_runs}, inputs)
+            value = self._drive(
+                "run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker, "backend": backend,
+                             "relaxedSimd": relaxed_simd, "profileRuns": profile_runs, "tuneBudgetMs": tune_budget_ms,
+                             "threads": threads},
+                inputs, on_progress=on_progress, shared_context=shared_context)
         out = self._result(value)
         out.update(backend=value["info"]["backend"], fallback_reason=value["info"]["fallbackReason"],
                    relaxed_simd=bool(value["info"]["relaxedSimd"]), worker=bool(value["info"]["worker"]),
                    ran_in=value["ranIn"], compute_ms=[float(t) for t in value["computeMs"]],
-                   profile=value.get("profile"))
+                   profile=value.get("profile"), tuning=value.get("tuning"), tune_ms=float(value.get("tuneMs") or 0.0))
         return out
 
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,

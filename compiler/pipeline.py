@@ -34,9 +34,9 @@ def optimize(g: Graph) -> dict:
     return stats
 
 
-def _wasm_kernel(kid: str, s) -> tuple[dict, dict]:
-    plain, relaxed = wasm.build(s.family, s.params)
-    entry = {"id": kid, "backend": "wasm", "family": s.family, "entry": "run", "config": s.params,
+def _wasm_kernel(kid: str, s, params: dict) -> tuple[dict, dict]:
+    plain, relaxed = wasm.build(s.family, params)
+    entry = {"id": kid, "backend": "wasm", "family": s.family, "entry": "run", "config": params,
              "file": f"kernels/{kid}.wasm", "sha256": bundle_mod.sha256(plain), "relaxed": None}
     files = {entry["file"]: plain}
     if relaxed is not None:
@@ -71,7 +71,15 @@ def _webgpu_kernel(kid: str, s, schedule: dict, device_class: str) -> tuple[dict
 def _kernels_for(backend: str, s) -> list[tuple[str, callable]]:
     """(dedupe key suffix, builder(kid) → (entry, files)) for each candidate kernel of a step."""
     if backend == "wasm":
-        return [("", lambda kid: _wasm_kernel(kid, s))]
+        # The step's default schedule first, then its alternatives: the tuner times them on the device.
+        variants = [dict(s.params)] + [{**s.params, **c} for c in s.candidates]
+        out, seen = [], set()
+        for params in variants:
+            key = json.dumps(params, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append((key, lambda kid, params=params: _wasm_kernel(kid, s, params)))
+        return out
     return [(json.dumps(sched, sort_keys=True) + cls, lambda kid, sched=sched, cls=cls: _webgpu_kernel(kid, s, sched, cls))
             for sched, cls in _webgpu_schedules(s)]
 
@@ -101,7 +109,7 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         for backend in backends:
             cands[backend] = []
             for suffix, build in _kernels_for(backend, s):
-                key = (backend, s.family, json.dumps(s.params, sort_keys=True), suffix)
+                key = (backend, s.family, suffix) if backend == "wasm" else (backend, s.family, json.dumps(s.params, sort_keys=True), suffix)
                 if key not in by_key:
                     entry, new_files = build(f"{'k' if backend == 'wasm' else 'g'}{len(kernels)}")
                     kernels.append(entry)

@@ -6,10 +6,11 @@
 // verifies the wasm kernels up front (small, and a tampered one fails at create, not mid-session)
 // but not a second copy of the weights: when the GPU fails (device lost, a GPU error), the engine
 // re-fetches weights.bin, builds the wasm backend and re-runs the request that failed on it.
-import { fetchWeights, loadBundle, openBundle, webgpuGap } from './bundle.js';
+import { fetchKernel, fetchWeights, loadBundle, openBundle, webgpuGap } from './bundle.js';
 import { WasmBackend, relaxedSimdSupported } from './backends/wasm.js';
 import { GpuFailure, WebGPUBackend, requestGpu } from './backends/webgpu.js';
 import { BackendError } from './errors.js';
+import { startTuning } from './tune_session.js';
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
@@ -32,7 +33,32 @@ function deviceClassOf(info) {
   return info.fallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(text) ? 'cpu' : 'gpu';
 }
 
-export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) {
+/**
+ * `tune`: {budgetMs} (default 30000; 0 = off). `emit(event, data)` receives the tuner's 'progress'
+ * and 'tuned' events (the worker forwards them to the page).
+ */
+/**
+ * How many threads a wasm session gets: `requested` (default: the device's cores) where the page
+ * allows shared memory, else 1, with the reason.
+ */
+function threadCount(requested) {
+  const want = requested ?? globalThis.navigator?.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(want) || want < 1 || want > 64) throw new BackendError(`threads must be an integer from 1 to 64, got ${JSON.stringify(requested)}`);
+  if (want === 1) return { threads: 1, reason: null };
+  let reason = null;
+  if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') {
+    reason = 'the page is not cross-origin isolated (serve it with COOP: same-origin and COEP: require-corp), so there is no shared memory';
+  } else if (typeof globalThis.WorkerGlobalScope === 'undefined') {
+    reason = 'the session runs on the page\'s main thread ({worker: false}), which may not block to wait for helper threads';
+  }
+  if (reason) {
+    console.warn(`nnjit: running wasm on 1 thread instead of ${want}: ${reason}`);
+    return { threads: 1, reason };
+  }
+  return { threads: want, reason: null };
+}
+
+export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = {}, threads: requestedThreads } = {}, emit = () => {}) {
   if (!BACKENDS.includes(backend)) {
     throw new BackendError(`backend "${backend}" is not available (available: ${BACKENDS.join(', ')})`);
   }
@@ -41,7 +67,9 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
     throw new BackendError('relaxed SIMD was required, but this browser does not support it');
   }
   const relaxed = relaxedSimd ?? supported;
+  const { threads, reason: threadsReason } = threadCount(requestedThreads);
   const opened = await openBundle(url);
+  const wasmExtras = { relaxed, threads, fetchKernel: (id, rel) => fetchKernel(opened, id, rel) };
   let { gpu, reason } = await pickBackend(opened, backend);
   let bundle;
   let impl = null;
@@ -58,7 +86,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
         reason = e.message;
       }
     }
-    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm });
+    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm, ...wasmExtras });
   } catch (e) {
     gpu?.device.destroy();
     throw e;
@@ -74,6 +102,8 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
     fallbackReason: reason,
     gpu: gpu?.info ?? null,
     relaxedSimd: relaxed,
+    threads: gpu ? 1 : threads,
+    threadsReason,
     ranIn,
     model: manifest.model ?? null,
     inputs: manifest.inputs.map(io),
@@ -87,12 +117,13 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
     let weights;
     try {
       weights = await fetchWeights(opened);
-      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm });
+      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm, ...wasmExtras });
     } catch (e) {
       throw new BackendError(`WebGPU failed (${why}) and the wasm fallback could not start: ${e.message}`);
     }
     info.backend = 'wasm';
     info.fallbackReason = why;
+    info.threads = threads;
   }
 
   // Requests run one at a time: a GPU run awaits its readback, and the staging buffer, the error
@@ -116,11 +147,32 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd } = {}) 
       return fn(impl);
     }
   });
-  const state = () => ({ backend: info.backend, fallbackReason: info.fallbackReason });
+  const state = () => ({ backend: info.backend, fallbackReason: info.fallbackReason, tuning: tuning.state });
+
+  const tunedImpl = impl;
+  const tuning = startTuning({
+    impl,
+    manifest,
+    backend: info.backend,
+    device: gpu ? `${gpu.info.vendor}|${gpu.info.architecture}|${gpu.info.device}|${gpu.info.description}` : `cpu:${globalThis.navigator?.hardwareConcurrency ?? 0}`,
+    threads: info.threads,
+    budgetMs: tune === false ? 0 : tune?.budgetMs,
+    serial: (task) => serial(async () => {
+      if (released || impl !== tunedImpl) throw new BackendError('the session changed while it was tuned');
+      return task();
+    }),
+    emit,
+    isStopped: () => released || impl !== tunedImpl,
+  });
+  info.tuning = tuning.state;
 
   return {
     get info() {
       return structuredClone(info);
+    },
+    /** Resolves to the final tuning state (at once when tuning is off, cached or has nothing to do). */
+    tuned() {
+      return tuning.done.then((st) => structuredClone(st));
     },
     run(feeds) {
       return onBackend(async (b) => {

@@ -10,11 +10,15 @@ export { NnjitError, BundleError, InputError, BackendError };
 
 /** Talks to the session's own Web Worker; answers are matched to requests by id (a GPU run may be overtaken). */
 class WorkerChannel {
-  constructor() {
+  constructor(onEvent) {
     this.pending = new Map();
     this.nextId = 1;
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'nnjit' });
     this.worker.onmessage = ({ data }) => {
+      if (data.event) {
+        onEvent(data.event, data.data);
+        return;
+      }
       const p = this.pending.get(data.id);
       this.pending.delete(data.id);
       if (data.ok) p.resolve(data.result);
@@ -49,13 +53,18 @@ class WorkerChannel {
 
 /** The {worker: false} fallback: same engine on the page's own thread (for comparisons only). */
 class DirectChannel {
+  constructor(onEvent) {
+    this.onEvent = onEvent;
+  }
+
   async call(type, args) {
     if (this.closed) throw new BackendError('the session was released');
     if (type === 'create') {
       const { createEngine } = await import('./engine.js');
-      this.engine = await createEngine(args.url, args.options);
+      this.engine = await createEngine(args.url, args.options, this.onEvent);
       return this.engine.info;
     }
+    if (type === 'tuned') return this.engine.tuned();
     if (type === 'profile') return this.engine.profile(args.feeds, args.runs, args.options);
     if (type === 'debugLoseDevice') return this.engine.debugLoseDevice(args);
     return this.engine.run(args.feeds);
@@ -72,9 +81,12 @@ export class Session {
   #channel;
   #info;
 
-  constructor(channel, info) {
+  #onProgress;
+
+  constructor(channel, info, onProgress = null) {
     this.#channel = channel;
     this.#info = info;
+    this.#onProgress = onProgress;
     /** Stats of the last run: {computeMs (kernels only, where they ran), ranIn (the global scope's type), backend}. */
     this.lastRunStats = null;
   }
@@ -82,19 +94,44 @@ export class Session {
   /**
    * Load, verify and compile a bundle. `url`: the bundle directory or its manifest.json.
    * options: backend 'wasm' (default) | 'webgpu' | 'auto', worker (default true), relaxedSimd
-   * (undefined = when supported; it picks the wasm kernels, which a WebGPU session keeps for its fallback).
+   * (undefined = when supported; it picks the wasm kernels, which a WebGPU session keeps for its fallback),
+   * tune: {budgetMs (default 30000; 0 = off), onProgress({done, total, bestSoFar: {ms, defaultMs}, elapsedMs})}
+   * or false. Tuning starts in the background at once; see tuned(). threads: wasm threads (default
+   * navigator.hardwareConcurrency; 1 with a console warning where the page is not cross-origin isolated).
    */
-  static async create(url, { backend = 'wasm', worker = true, relaxedSimd } = {}) {
+  static async create(url, { backend = 'wasm', worker = true, relaxedSimd, tune = {}, threads } = {}) {
     // Resolve here: inside the worker, relative URLs would resolve against the worker script.
     const absolute = new URL(url, globalThis.location?.href).href;
-    const channel = worker ? new WorkerChannel() : new DirectChannel();
+    let session = null;
+    const early = [];
+    const onEvent = (event, data) => (session ? session.#event(event, data) : early.push([event, data]));
+    const channel = worker ? new WorkerChannel(onEvent) : new DirectChannel(onEvent);
+    const { onProgress = null, ...tuneOptions } = tune === false ? { budgetMs: 0 } : tune;
     try {
-      const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd } });
-      return new Session(channel, { ...info, worker: Boolean(worker) });
+      const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd, threads, tune: tuneOptions } });
+      session = new Session(channel, { ...info, worker: Boolean(worker) }, onProgress);
+      for (const [event, data] of early) session.#event(event, data);
+      return session;
     } catch (err) {
       channel.close();
       throw err;
     }
+  }
+
+  #event(event, data) {
+    if (event === 'progress') this.#onProgress?.(data);
+    if (event === 'tuned') this.#info.tuning = data;
+  }
+
+  /**
+   * Resolves when on-device tuning has finished (budget spent, search complete, or nothing to
+   * tune) to {status, source ('tuned' | 'cache' | 'cache, resumed'), groups, candidates, result:
+   * {complete, elapsedMs, measured, total, defaultMs, bestMs, winners}, cacheDropped}. Runs do not
+   * wait for it: they use the best kernels found so far.
+   */
+  async tuned() {
+    this.#info.tuning = await this.#channel.call('tuned', {});
+    return structuredClone(this.#info.tuning);
   }
 
   /** [{name, dtype, shape}] of the model's inputs. */

@@ -1,6 +1,6 @@
 // The Web Worker that owns the session: kernels run here, so inference never blocks the page.
-// Protocol: {id, type, args} in, with type 'create' | 'run' | 'profile' | 'debugLoseDevice';
-// {id, ok: true, result} or {id, ok: false, error} out.
+// Protocol: {id, type, args} in, with type 'create' | 'run' | 'profile' | 'tuned' | 'debugLoseDevice';
+// {id, ok: true, result} or {id, ok: false, error} out; tuner events as {event, data} (no id).
 import { createEngine } from './engine.js';
 import { BackendError, serializeError } from './errors.js';
 
@@ -8,7 +8,7 @@ let engine = null;
 
 async function handle(type, args) {
   if (type === 'create') {
-    engine = await createEngine(args.url, args.options);
+    engine = await createEngine(args.url, args.options, (event, data) => self.postMessage({ event, data }));
     return [engine.info, []];
   }
   if (!engine) throw new BackendError(`${type} before the session was created`);
@@ -16,6 +16,7 @@ async function handle(type, args) {
     const result = await engine.run(args.feeds);
     return [result, Object.values(result.outputs)];
   }
+  if (type === 'tuned') return [await engine.tuned(), []];
   if (type === 'profile') return [await engine.profile(args.feeds, args.runs, args.options), []];
   if (type === 'debugLoseDevice') return [engine.debugLoseDevice(args), []];
   throw new BackendError(`unknown worker request ${JSON.stringify(type)}`);

@@ -2,10 +2,18 @@
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
 
-async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm', worker = true, relaxedSimd, profileRuns = 0 }) {
+async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm', worker = true, relaxedSimd, profileRuns = 0,
+  tuneBudgetMs = 0, waitForTuning = true, threads = 1 }) {
   const t0 = performance.now();
-  const session = await Session.create(bundleUrl, { backend, worker, relaxedSimd });
+  const progress = [];
+  const session = await Session.create(bundleUrl, {
+    backend, worker, relaxedSimd, threads,
+    tune: { budgetMs: tuneBudgetMs, onProgress: (p) => { progress.push(p); self.nnjitProgress = p; } },
+  });
   const createMs = performance.now() - t0;
+  // Timed runs measure the tuned kernels: the tuner would otherwise share the worker with them.
+  const tuning = waitForTuning ? await session.tuned() : session.info.tuning;
+  const tuneMs = performance.now() - t0 - createMs;
   try {
     const tensors = await loadTensors(inputsUrl, inputs);
     const feeds = Object.fromEntries(tensors.map((t) => [t.name, { data: t.data, dims: t.shape }]));
@@ -17,6 +25,9 @@ async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm',
     });
     const profile = profileRuns > 0 ? await session.profile(feeds, { runs: profileRuns }) : null;
     return {
+      tuning,
+      tuneMs,
+      progress: progress.slice(-1),
       profile,
       createMs,
       times,

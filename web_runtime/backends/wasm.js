@@ -1,6 +1,8 @@
 // The WebAssembly SIMD backend: one linear memory holds weights and the arena at the addresses the
 // compiler planned; each step calls its kernel's `run` with the byte addresses of its tensors.
 import { BackendError, BundleError, InputError } from '../errors.js';
+import { ThreadPool } from './wasm_threads.js';
+import { withSharedMemoryImport } from './wasm_shared.js';
 
 // (module (func (param v128) (result v128) local.get 0 local.get 0 local.get 0 f32x4.relaxed_madd)),
 // assembled by wasmtime.wat2wasm. validate() accepts it exactly where relaxed SIMD is enabled.
@@ -13,10 +15,31 @@ export const relaxedSimdSupported = () => WebAssembly.validate(RELAXED_PROBE);
 
 const PAGE_BYTES = 65536;
 
-async function instantiateKernel({ file, entry, bytes }, memory) {
+/** Median ms per call of `f`: repeated until one sample lasts ≥ 1 ms (the timer may be coarse), 7 samples. */
+export function timeCall(f) {
+  f();
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) f();
+    if (performance.now() - t0 >= 1 || reps >= 4096) break;
+    reps *= 4;
+  }
+  const samples = [];
+  for (let k = 0; k < 7; k++) {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) f();
+    samples.push((performance.now() - t0) / reps);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[3];
+}
+
+/** {fn: the entry, part: run_part where the kernel can split its work across threads, module}. */
+async function instantiateKernel({ file, entry, bytes }, memory, sharedPages = 0) {
   let module;
   try {
-    module = await WebAssembly.compile(bytes);
+    module = await WebAssembly.compile(sharedPages ? withSharedMemoryImport(bytes, sharedPages, file) : bytes);
   } catch (e) {
     throw new BundleError(`${file}: not a valid WebAssembly module (${e.message})`);
   }
@@ -28,12 +51,24 @@ async function instantiateKernel({ file, entry, bytes }, memory) {
   }
   const fn = instance.exports[entry];
   if (typeof fn !== 'function') throw new BundleError(`${file}: exports no function "${entry}"`);
-  return fn;
+  const part = instance.exports.run_part;
+  return { fn, part: typeof part === 'function' && part.length === fn.length + 2 ? part : null, module };
+}
+
+// A call is split across threads only when it has enough work to pay for waking them (~10–50 µs).
+const SPLIT_MIN_MACS = 1 << 18;
+
+function macsOf(config) {
+  if (!config || !Number.isInteger(config.M)) return 0;
+  return config.M * config.N * config.K * (config.batch ?? []).reduce((a, b) => a * b, 1);
 }
 
 export class WasmBackend {
-  /** `bundle` is what loadBundle() returned. */
-  static async create({ manifest, tensors, plan, weights, kernels }) {
+  /**
+   * `bundle` is what loadBundle() returned; `fetchKernel(id, relaxed)` → verified bytes of another
+   * candidate kernel (what the tuner tries; only fetched when it does).
+   */
+  static async create({ manifest, tensors, plan, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
     const { memory: mem } = manifest;
     const addrOf = (t) => (t.storage === 'weight' ? mem.weights_base : mem.arena_base) + t.offset;
     if (mem.weights_base + weights.byteLength > mem.total_bytes) {
@@ -47,42 +82,123 @@ export class WasmBackend {
       }
     }
 
+    const pages = Math.ceil(mem.total_bytes / PAGE_BYTES);
+    const shared = threads > 1 ? pages : 0;
     let memory;
     try {
-      memory = new WebAssembly.Memory({ initial: Math.ceil(mem.total_bytes / PAGE_BYTES) });
+      memory = new WebAssembly.Memory(shared ? { initial: pages, maximum: pages, shared: true } : { initial: pages });
     } catch (e) {
-      throw new BackendError(`cannot allocate ${mem.total_bytes} bytes of WebAssembly memory (${e.message})`);
+      throw new BackendError(`cannot allocate ${mem.total_bytes} bytes of ${shared ? 'shared ' : ''}WebAssembly memory (${e.message})`);
     }
     new Uint8Array(memory.buffer, mem.weights_base, weights.byteLength).set(new Uint8Array(weights));
 
     const t0 = performance.now();
     const ids = [...kernels.keys()];
-    const fns = await Promise.all(ids.map((id) => instantiateKernel(kernels.get(id), memory)));
-    const fnOf = new Map(ids.map((id, i) => [id, fns[i]]));
-    const compileMs = performance.now() - t0;
-
-    const calls = manifest.steps.map((step, i) => {
-      const fn = fnOf.get(plan[i]);
-      if (fn.length !== step.args.length) {
-        throw new BundleError(`manifest.json: step ${step.id} passes ${step.args.length} arguments to kernel ${plan[i]}, which takes ${fn.length}`);
-      }
-      return { fn, args: step.args.map((a) => addrOf(tensors.get(a))), step, kernel: plan[i] };
-    });
+    const built = await Promise.all(ids.map((id) => instantiateKernel(kernels.get(id), memory, shared)));
+    const calls = manifest.steps.map((step) => ({ args: step.args.map((a) => addrOf(tensors.get(a))), step }));
     const io = (list) => list.map((v) => ({ name: v.name, addr: addrOf(tensors.get(v.tensor)), bytes: tensors.get(v.tensor).bytes }));
-    return new WasmBackend(memory, calls, io(manifest.inputs), io(manifest.outputs), compileMs);
+    const backend = new WasmBackend(memory, calls, io(manifest.inputs), io(manifest.outputs));
+    Object.assign(backend, { manifest, fetchKernel, relaxed, shared, kernelInfo: new Map(manifest.kernels.map((k) => [k.id, k])) });
+    ids.forEach((id, i) => backend.fns.set(`${id}:${relaxed && Boolean(backend.kernelInfo.get(id)?.relaxed)}`, built[i]));
+    try {
+      if (threads > 1) backend.pool = await ThreadPool.create(memory, threads);
+      for (let i = 0; i < calls.length; i++) {
+        const k = plan[i];
+        await backend.#bind(calls[i], { kernel: k, relaxed: relaxed && Boolean(backend.kernelInfo.get(k)?.relaxed) });
+      }
+    } catch (e) {
+      backend.destroy();
+      throw e;
+    }
+    backend.compileMs = performance.now() - t0;
+    return backend;
   }
 
-  constructor(memory, calls, inputs, outputs, compileMs) {
+  /** Point `call` at a candidate: its entry function, and its run_part on the pool where the call is worth splitting. */
+  async #bind(call, candidate) {
+    const built = await this.#built(candidate);
+    const { step } = call;
+    if (built.fn.length !== call.args.length) {
+      throw new BundleError(`manifest.json: step ${step.id} passes ${call.args.length} arguments to kernel ${candidate.kernel}, which takes ${built.fn.length}`);
+    }
+    call.fn = built.fn;
+    call.kernel = candidate.kernel + (candidate.relaxed || !this.relaxed ? '' : ':plain');
+    call.slot = undefined;
+    if (this.pool && built.part && macsOf(this.kernelInfo.get(candidate.kernel)?.config) >= SPLIT_MIN_MACS) {
+      call.part = built.part;
+      call.slot = await this.pool.slotOf(built.module);
+    }
+  }
+
+  constructor(memory, calls, inputs, outputs) {
     this.memory = memory;
     this.calls = calls;
     this.inputs = inputs;
     this.outputs = outputs;
-    this.compileMs = compileMs;
+    this.compileMs = 0;
+    this.pool = null;
     /** Always null: only a GPU backend can fail under the session (see engine.js). */
     this.failure = null;
+    /** 'kernel id:relaxed' → {fn, part, module} of each instantiated kernel (the plan's and the tuner's). */
+    this.fns = new Map();
+  }
+
+  /**
+   * The tuner's view (tuner.js): steps with the same candidate list form one group; a candidate is
+   * {kernel, relaxed}. With relaxed SIMD on, each kernel that has a relaxed build is tried both ways
+   * (fused multiply-add is not always the faster: it only saves instructions).
+   */
+  tuningGroups() {
+    const byKey = new Map();
+    const kernels = new Map(this.manifest.kernels.map((k) => [k.id, k]));
+    this.manifest.steps.forEach((step, i) => {
+      const ids = step.candidates?.wasm;
+      if (!ids?.length) return;
+      const key = ids.join(',');
+      if (!byKey.has(key)) {
+        const candidates = [];
+        for (const id of ids) {
+          const both = this.relaxed && kernels.get(id)?.relaxed;
+          candidates.push({ kernel: id, relaxed: Boolean(both) });
+          if (both) candidates.push({ kernel: id, relaxed: false });
+        }
+        // Candidate 0 must be what runs now: the default kernel in the session's variant.
+        byKey.set(key, { key, candidates, steps: [] });
+      }
+      byKey.get(key).steps.push(i);
+    });
+    return [...byKey.values()];
+  }
+
+  async #built({ kernel, relaxed }) {
+    const key = `${kernel}:${relaxed}`;
+    if (!this.fns.has(key)) {
+      if (!this.fetchKernel) throw new BackendError(`kernel ${kernel} is not loaded and this session cannot fetch candidates`);
+      const { bytes, file, entry } = await this.fetchKernel(kernel, relaxed);
+      this.fns.set(key, await instantiateKernel({ file, entry, bytes }, this.memory, this.shared));
+    }
+    return this.fns.get(key);
+  }
+
+  /** Median ms per call of `candidate` on the group's first step (split across threads as a run would), on whatever the arena holds. */
+  async measure(group, candidate) {
+    const call = { ...this.calls[group.steps[0]] };
+    await this.#bind(call, candidate);
+    return timeCall(() => this.#call(call));
+  }
+
+  async apply(group, candidate) {
+    for (const i of group.steps) await this.#bind(this.calls[i], candidate);
+  }
+
+  #call(c) {
+    if (c.slot !== undefined) this.pool.run(c.slot, c.part, c.args);
+    else c.fn(...c.args);
   }
 
   destroy() {
+    this.pool?.destroy();
+    this.pool = null;
     this.memory = null;
   }
 
@@ -92,12 +208,16 @@ export class WasmBackend {
     const { calls } = this;
     let i = 0;
     try {
-      for (; i < calls.length; i++) calls[i].fn(...calls[i].args);
+      for (; i < calls.length; i++) this.#call(calls[i]);
     } catch (e) {
       throw this.#stepError(i, e);
     }
     const out = {};
-    for (const { name, addr, bytes } of this.outputs) out[name] = this.memory.buffer.slice(addr, addr + bytes);
+    for (const { name, addr, bytes } of this.outputs) {
+      // A copy into a plain ArrayBuffer: a shared memory's slice() would be shared too, and not transferable.
+      out[name] = new ArrayBuffer(bytes);
+      new Uint8Array(out[name]).set(new Uint8Array(this.memory.buffer, addr, bytes));
+    }
     return out;
   }
 
@@ -110,7 +230,7 @@ export class WasmBackend {
       for (let i = 0; i < calls.length; i++) {
         const t0 = performance.now();
         try {
-          calls[i].fn(...calls[i].args);
+          this.#call(calls[i]);
         } catch (e) {
           throw this.#stepError(i, e);
         }

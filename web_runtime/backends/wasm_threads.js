@@ -1,0 +1,97 @@
+// The thread pool of a threaded wasm session: T-1 helper Workers share the session's memory; a
+// split kernel call runs `run_part(args…, part, T)` on every thread (the calling one is part 0)
+// and returns when all parts are done. Helpers block in Atomics.wait between calls, so a call
+// costs a futex wake-up, not a postMessage round trip.
+import { BackendError } from '../errors.js';
+import { CTL } from './wasm_ctl.js';
+
+export class ThreadPool {
+  /** Start `threads - 1` helpers on `memory` (a shared WebAssembly.Memory). */
+  static async create(memory, threads) {
+    const ctl = new Int32Array(new SharedArrayBuffer(CTL.BYTES));
+    const workers = [];
+    for (let part = 1; part < threads; part++) {
+      const w = new Worker(new URL('../thread_worker.js', import.meta.url), { type: 'module', name: `nnjit-thread-${part}` });
+      w.postMessage({ type: 'init', memory, ctl: ctl.buffer, part, parts: threads });
+      workers.push(w);
+    }
+    const pool = new ThreadPool(ctl, workers, threads);
+    await pool.#serve();
+    return pool;
+  }
+
+  constructor(ctl, workers, threads) {
+    this.ctl = ctl;
+    this.workers = workers;
+    this.threads = threads;
+    this.slots = new Map(); // module → slot
+  }
+
+  #serve() {
+    return Promise.all(this.workers.map((w) => new Promise((resolve, reject) => {
+      w.onmessage = ({ data }) => {
+        if (data.type === 'ready') resolve();
+        else reject(new BackendError(`a wasm thread failed: ${data.message}`));
+      };
+      w.onerror = (ev) => reject(new BackendError(`a wasm thread failed to start: ${ev.message || 'its script could not be loaded'}`));
+      w.postMessage({ type: 'serve' });
+    })));
+  }
+
+  /** Helpers leave their wait loop (to take new kernels); returns once all have. */
+  #yield() {
+    const { ctl } = this;
+    Atomics.store(ctl, CTL.OP, CTL.YIELD);
+    Atomics.store(ctl, CTL.REMAIN, this.workers.length);
+    Atomics.add(ctl, CTL.GEN, 1);
+    Atomics.notify(ctl, CTL.GEN);
+    this.#join();
+  }
+
+  #join() {
+    const { ctl } = this;
+    for (let r = Atomics.load(ctl, CTL.REMAIN); r !== 0; r = Atomics.load(ctl, CTL.REMAIN)) {
+      Atomics.wait(ctl, CTL.REMAIN, r, 10000);
+    }
+  }
+
+  /** Slot of `module` (a compiled kernel exporting run_part) in every helper, loading it first if needed. */
+  async slotOf(module) {
+    if (this.slots.has(module)) return this.slots.get(module);
+    const slot = this.slots.size;
+    this.#yield();
+    for (const w of this.workers) w.postMessage({ type: 'load', kernels: [{ slot, module, entry: 'run_part' }] });
+    await this.#serve();
+    this.slots.set(module, slot);
+    return slot;
+  }
+
+  /** Run `fn` (this thread's run_part) as part 0 and `slot` on the helpers; throws if any part trapped. */
+  run(slot, fn, args) {
+    const { ctl } = this;
+    const n = args.length;
+    if (n > CTL.MAX_ARGS) throw new BackendError(`a kernel call with ${n} arguments cannot be split (at most ${CTL.MAX_ARGS})`);
+    for (let i = 0; i < n; i++) ctl[CTL.ARGS + i] = args[i];
+    ctl[CTL.NARGS] = n;
+    Atomics.store(ctl, CTL.ERROR, 0);
+    Atomics.store(ctl, CTL.OP, slot);
+    Atomics.store(ctl, CTL.REMAIN, this.workers.length);
+    Atomics.add(ctl, CTL.GEN, 1);
+    Atomics.notify(ctl, CTL.GEN);
+    let failure = null;
+    try {
+      fn(...args, 0, this.threads);
+    } catch (e) {
+      failure = e;
+    }
+    this.#join();
+    if (failure) throw failure;
+    const bad = Atomics.load(ctl, CTL.ERROR);
+    if (bad) throw new BackendError(`part ${bad} of ${this.threads} trapped`);
+  }
+
+  destroy() {
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+}

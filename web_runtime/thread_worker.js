@@ -1,0 +1,47 @@
+// A helper thread of a threaded wasm session (backends/wasm_threads.js): it shares the session's
+// memory and runs its part of each split kernel call, woken through the shared control block.
+// Protocol (messages): {type: 'init', memory, ctl, part, parts}, {type: 'load', kernels: [{slot,
+// module, entry}]}, {type: 'serve'}: block on the control block until told to yield.
+import { CTL } from './backends/wasm_ctl.js';
+
+let memory = null;
+let ctl = null;
+let part = 0;
+let parts = 1;
+const fns = [];
+
+function serve() {
+  let seen = Atomics.load(ctl, CTL.GEN);
+  self.postMessage({ type: 'ready' });
+  for (;;) {
+    Atomics.wait(ctl, CTL.GEN, seen);
+    seen = Atomics.load(ctl, CTL.GEN);
+    const op = Atomics.load(ctl, CTL.OP);
+    if (op === CTL.YIELD) {
+      // Back to the event loop, to receive kernels; the coordinator sends 'serve' after them.
+      if (Atomics.sub(ctl, CTL.REMAIN, 1) === 1) Atomics.notify(ctl, CTL.REMAIN);
+      return;
+    }
+    const n = ctl[CTL.NARGS];
+    const args = Array.from(ctl.subarray(CTL.ARGS, CTL.ARGS + n));
+    try {
+      fns[op](...args, part, parts);
+    } catch (e) {
+      Atomics.store(ctl, CTL.ERROR, part);
+    }
+    if (Atomics.sub(ctl, CTL.REMAIN, 1) === 1) Atomics.notify(ctl, CTL.REMAIN);
+  }
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === 'init') ({ memory, part, parts } = data), (ctl = new Int32Array(data.ctl));
+    else if (data.type === 'load') {
+      for (const { slot, module, entry } of data.kernels) {
+        fns[slot] = (await WebAssembly.instantiate(module, { env: { memory } })).exports[entry];
+      }
+    } else if (data.type === 'serve') serve();
+  } catch (e) {
+    self.postMessage({ type: 'error', message: `${data.type}: ${e.message}` });
+  }
+};

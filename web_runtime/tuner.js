@@ -1,0 +1,97 @@
+// The on-device JIT: time each step group's candidate kernels here, on this device, within a
+// wall-clock budget, and swap the winners in while the session keeps serving runs.
+//
+// Backend-neutral: a group is a set of steps with the same candidate list (identical op signatures
+// share one tuning); `measure(group, candidate)` returns ms per call, `apply(group, candidate)`
+// swaps a candidate in. Candidate 0 of each group is what runs before tuning.
+//
+// Order: first every group's current kernel is timed (the cost that tuning can cut), then groups
+// are tuned from the most expensive down (cost = ms per call × how many steps use it), so a budget
+// that runs out early has already spent itself where the model spends its time.
+
+// A new best must beat the current one by this much: timing noise alone should not swap kernels.
+const MARGIN = 0.98;
+
+export const DEFAULT_BUDGET_MS = 30000;
+
+/**
+ * groups: [{key, candidates: [c0, c1, …], steps: [step ids], done?: boolean, winner?: index}]
+ * (a group with done=true is skipped; `winner` applies a cached choice first).
+ * Resolves to {complete, elapsedMs, measured, total, defaultMs, bestMs, groups: [{key, winner, done, times}]}.
+ */
+export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_MS, onProgress = null,
+  now = () => performance.now(), pause = () => new Promise((r) => setTimeout(r, 0)), shouldStop = () => false }) {
+  const t0 = now();
+  const state = groups.map((g) => ({
+    g, times: new Array(g.candidates.length).fill(null), best: g.winner ?? 0, done: Boolean(g.done),
+  }));
+  const todo = state.filter((s) => !s.done && s.g.candidates.length > 1);
+  const total = todo.reduce((n, s) => n + s.g.candidates.length, 0);
+  let measured = 0;
+  const overBudget = () => now() - t0 >= budgetMs || shouldStop();
+  const cost = (s, i) => (s.times[i] ?? 0) * s.g.steps.length;
+  const summary = () => {
+    const timed = state.filter((s) => s.times[0] !== null);
+    return {
+      elapsedMs: now() - t0,
+      measured,
+      total,
+      defaultMs: timed.reduce((a, s) => a + cost(s, 0), 0),
+      bestMs: timed.reduce((a, s) => a + cost(s, s.times[s.best] !== null ? s.best : 0), 0),
+    };
+  };
+  const progress = () => {
+    if (!onProgress) return;
+    const s = summary();
+    onProgress({ done: measured, total, bestSoFar: { ms: s.bestMs, defaultMs: s.defaultMs }, elapsedMs: s.elapsedMs });
+  };
+  const time = async (s, i, counted = true) => {
+    await pause();
+    try {
+      s.times[i] = await measure(s.g, s.g.candidates[i]);
+    } catch (e) {
+      // A candidate that fails to compile or run is never picked; the session keeps what it had.
+      s.times[i] = Infinity;
+      s.errors = [...(s.errors ?? []), `${i}: ${e.message}`];
+    }
+    if (counted) {
+      measured += 1;
+      progress();
+    }
+  };
+
+  for (const s of state) if (s.best !== 0) await apply(s.g, s.g.candidates[s.best]);
+  let stopped = false;
+  for (const s of todo) {
+    if (overBudget()) { stopped = true; break; }
+    await time(s, 0);
+  }
+  todo.sort((a, b) => cost(b, 0) - cost(a, 0));
+  for (const s of todo) {
+    if (stopped) break;
+    let best = 0;
+    for (let i = 1; i < s.g.candidates.length; i++) {
+      if (overBudget()) { stopped = true; break; }
+      await time(s, i);
+      if (s.times[i] < s.times[best] * MARGIN) best = i;
+    }
+    if (best !== 0) {
+      // Confirm against the default once more: the first timing of the default was taken cold.
+      const first = s.times[best];
+      await time(s, 0, false);
+      await time(s, best, false);
+      if (Math.min(first, s.times[best]) >= s.times[0] * MARGIN) best = 0;
+      else s.times[best] = Math.min(first, s.times[best]);
+    }
+    if (best !== s.best) await apply(s.g, s.g.candidates[best]);
+    s.best = best;
+    s.done = !stopped;
+  }
+  const out = summary();
+  return {
+    ...out,
+    complete: state.every((s) => s.done || s.g.candidates.length <= 1),
+    groups: state.map((s) => ({ key: s.g.key, winner: s.best, done: s.done || s.g.candidates.length <= 1,
+      times: s.times, ...(s.errors ? { errors: s.errors } : {}) })),
+  };
+}
