@@ -466,19 +466,23 @@ def _build_mlp(out_path: Path) -> None:
     _save_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), out_path)
 
 
-def _build_matmul_512(out_path: Path) -> None:
-    from onnx import TensorProto, helper, numpy_helper
+def _matmul_builder(M: int, K: int, N: int, seed: int):
+    def build(out_path: Path) -> None:
+        from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(512)
-    b = rng.standard_normal((512, 512)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["A", "B"], ["Y"])],
-        "matmul_512",
-        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [512, 512])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [512, 512])],
-        [numpy_helper.from_array(b, "B")],
-    )
-    _save_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), out_path)
+        b = np.random.default_rng(seed).standard_normal((K, N)).astype(np.float32)
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["A", "B"], ["Y"])],
+            f"matmul_{M}x{K}x{N}",
+            [helper.make_tensor_value_info("A", TensorProto.FLOAT, [M, K])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [M, N])],
+            [numpy_helper.from_array(b, "B")],
+        )
+        _save_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), out_path)
+    return build
+
+
+_build_matmul_512 = _matmul_builder(512, 512, 512, seed=512)
 
 
 ENC_HIDDEN, ENC_HEADS, ENC_FFN, ENC_SEQ = 384, 12, 1536, 128
@@ -614,6 +618,15 @@ _MODELS: dict[str, ModelSpec] = {
             inputs=[_io("A", "float32", [512, 512])],
             outputs=[_io("Y", "float32", [512, 512])],
             builder=_build_matmul_512,
+            version="1",
+        ),
+        ModelSpec(
+            name="matmul-128x768",
+            description="single MatMul: input A [128,768] times constant B [768,768] (a BERT-base projection at seq 128)",
+            source="random B (numpy seed 768, standard normal)",
+            inputs=[_io("A", "float32", [128, 768])],
+            outputs=[_io("Y", "float32", [128, 768])],
+            builder=_matmul_builder(128, 768, 768, seed=768),
             version="1",
         ),
     ]

@@ -10,6 +10,7 @@ the page), printed as one `ErrorName: message` line on stderr; 1 any other failu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["wasm", "webgpu", "auto"], default="wasm",
                    help="auto: webgpu where the browser has an adapter, else wasm")
     p.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
-    p.add_argument("--threads", type=int, default=1, help="kernel threads (the wasm backend runs 1)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="wasm kernel threads (gemm and conv split across a pool of Workers; the page is cross-origin isolated)")
+    p.add_argument("--tune", type=float, default=0, metavar="SECONDS",
+                   help="tune kernels on the device for up to SECONDS first (a progress bar on stderr); 0: off")
     p.add_argument("--inputs", metavar="X.npz", help="inputs by name (default: seeded random inputs)")
     p.add_argument("--compare", metavar="MODEL.onnx", help="also run onnxruntime CPU on the same inputs and report errors")
     p.add_argument("--runs", type=int, default=10, help="timed runs; the first is reported apart from the rest")
@@ -96,8 +100,10 @@ def _execute(args) -> dict:
     from nnjit.bench.inputs import check_inputs, load_inputs, random_inputs
     from nnjit.browsers.page_runner import run_bundle_in_browser, verify_bundle
 
-    if args.threads != 1:
-        raise UsageError(f"--threads {args.threads}: the wasm backend runs its kernels on 1 thread")
+    if not 1 <= args.threads <= 64:
+        raise UsageError(f"--threads {args.threads}: need 1 to 64")
+    if not 0 <= args.tune <= 3600:
+        raise UsageError(f"--tune {args.tune}: need 0 to 3600 seconds")
     if args.runs < 1:
         raise UsageError(f"--runs {args.runs}: need at least 1 run")
     manifest = verify_bundle(args.bundle)  # before the browser starts: a bad bundle fails in milliseconds
@@ -109,14 +115,16 @@ def _execute(args) -> dict:
     if args.compare:
         reference = _reference_session(Path(args.compare), manifest["inputs"], manifest["outputs"])
 
-    result = run_bundle_in_browser(args.bundle, inputs, args.runs, browser_name=args.browser, backend=args.backend,
-                                   profile_runs=20 if args.profile else 0)
+    with _progress_bar(args.tune > 0 and not args.json) as on_progress:
+        result = run_bundle_in_browser(args.bundle, inputs, args.runs, browser_name=args.browser, backend=args.backend,
+                                       profile_runs=20 if args.profile else 0, threads=args.threads,
+                                       tune_budget_ms=int(args.tune * 1000), on_progress=on_progress)
     lat = result["latency_ms"]
     report = {
         "backend": result["backend"],
         "fallback_reason": result["fallback_reason"],
         "browser": args.browser,
-        "threads": args.threads,
+        "threads": result["info"].get("threads", 1),
         "runs": args.runs,
         "relaxed_simd": result["relaxed_simd"],
         "latency_ms": {"first": lat["first"], "median": lat["median"], "p90": lat["p90"]},
@@ -128,10 +136,42 @@ def _execute(args) -> dict:
         report["max_abs_err"], report["max_rel_err"] = compare_outputs(result["outputs"], ref)
     if args.profile:
         report["profile"] = result["profile"]
+    if args.tune > 0:
+        report["tuning"] = _tuning_report(result["tuning"], result["tune_ms"])
+    report["_threads_reason"] = result["info"].get("threadsReason")
     report["_browser_version"] = result["browser_version"]
     report["_gpu"] = result["info"].get("gpu")
     report["_model"] = (manifest.get("model") or {}).get("name")
     return report
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool):
+    """A rich progress bar over the tuner's measurements; yields the page runner's on_progress callback."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(p: dict) -> None:
+            best = p.get("bestSoFar") or {}
+            note = f"kernels {best.get('ms', 0):.3f} ms (default {best.get('defaultMs', 0):.3f} ms)" if best.get("ms") else ""
+            bar.update(task, completed=p["done"], total=max(p["total"], 1), description=note)
+
+        yield update
+
+
+def _tuning_report(t: dict, tune_ms: float) -> dict:
+    r = t.get("result") or {}
+    return {"status": t["status"], "source": t.get("source"), "cache_dropped": t.get("cacheDropped"),
+            "groups": t.get("groups"), "candidates": t.get("candidates"), "measured": r.get("measured", 0),
+            "complete": r.get("complete"), "seconds": round(tune_ms / 1000, 3),
+            "default_kernel_ms": r.get("defaultMs"), "tuned_kernel_ms": r.get("bestMs")}
 
 
 def _summary(r: dict, bundle: str) -> str:
@@ -141,7 +181,8 @@ def _summary(r: dict, bundle: str) -> str:
         adapter = " ".join(filter(None, (gpu.get("vendor"), gpu.get("architecture") or gpu.get("description")))) or "unnamed adapter"
         how = f"webgpu backend in a Worker, {adapter}{' (fallback adapter)' if gpu.get('fallbackAdapter') else ''}"
     else:
-        how = f"wasm backend in a Worker, {r['threads']} thread, relaxed SIMD {'on' if r['relaxed_simd'] else 'off'}"
+        how = (f"wasm backend in a Worker, {r['threads']} thread{'s' if r['threads'] > 1 else ''}, "
+               f"relaxed SIMD {'on' if r['relaxed_simd'] else 'off'}")
     lines = [
         f"bundle   {bundle}" + (f" (model {r['_model']})" if r["_model"] else ""),
         f"browser  {r['browser']} {r['_browser_version']}, {how}",
@@ -149,6 +190,18 @@ def _summary(r: dict, bundle: str) -> str:
     ]
     if r["fallback_reason"]:
         lines.append(f"note     runs on wasm: {r['fallback_reason']}")
+    if r.get("_threads_reason"):
+        lines.append(f"note     1 thread: {r['_threads_reason']}")
+    if "tuning" in r:
+        t = r["tuning"]
+        if t["source"] == "cache":
+            lines.append(f"tuning   cached winners for {t['groups']} step groups: nothing to tune")
+        elif t["measured"]:
+            lines.append(f"tuning   {t['measured']}/{t['candidates']} candidates in {t['seconds']:.1f} s"
+                         f"{'' if t['complete'] else ' (budget spent before the end)'}: kernels "
+                         f"{t['default_kernel_ms']:.3f} ms by default, {t['tuned_kernel_ms']:.3f} ms tuned")
+        else:
+            lines.append(f"tuning   {t['status']}")
     lines += [f"output   {name} {shape}" for name, shape in r["outputs"].items()]
     if "max_abs_err" in r:
         lines.append(f"compare  max_abs_err {r['max_abs_err']:.3g}, max_rel_err {r['max_rel_err']:.3g} vs onnxruntime CPU")

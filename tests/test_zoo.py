@@ -15,7 +15,7 @@ import pytest
 
 from nnjit.bench import zoo
 
-ALL = ["digits-cnn", "mobilenetv2", "minilm-l6", "mlp", "encoder-layer", "matmul-512"]
+ALL = ["digits-cnn", "mobilenetv2", "minilm-l6", "mlp", "encoder-layer", "matmul-512", "matmul-128x768"]
 # Builders that need more than onnx + numpy.
 NEEDS = {
     "digits-cnn": ["torch", "sklearn"],

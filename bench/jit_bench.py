@@ -1,0 +1,185 @@
+"""nnjit tuned on the device vs onnxruntime-web (WASM) vs native onnxruntime, at 1 and N threads.
+
+For each model and thread count, rounds interleave the three runtimes in one headless Chromium
+session (and native onnxruntime in this process), so machine noise hits them alike. nnjit tunes in
+the page first (budget --budget seconds; the first round tunes, later rounds load the winners from
+the IndexedDB cache, as a second page load would); its default kernels (tuning off) are measured
+too, at 1 thread. Cells: median of all warm runs (10th–90th percentile).
+
+    python -m nnjit.bench.jit_bench [--models a,b] [--threads 1,2] [--runs 20] [--rounds 3]
+        [--budget 30] [--exhaustive minilm-l6] [--write docs/benchmarks.md]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .compare import WARMUP, _cpu_name, bind_shapes, max_errors, native_ort, native_outputs, stats
+
+DEFAULT_MODELS = ["matmul-512", "matmul-128x768", "mlp", "encoder-layer", "mobilenetv2", "minilm-l6"]
+
+
+def _flops(manifest: dict) -> float | None:
+    """2·M·N·K of a single-gemm model (the matmul microbenchmarks), else None."""
+    gemms = [s for s in manifest["steps"] if s["family"] == "gemm"]
+    if len(gemms) != 1 or len(manifest["steps"]) != 1:
+        return None
+    k = next(k for k in manifest["kernels"] if k["id"] == gemms[0]["kernel"])["config"]
+    return 2.0 * k["M"] * k["N"] * k["K"] * float(np.prod(k.get("batch") or [1]))
+
+
+def _tuning(res: dict) -> dict:
+    t = res["tuning"] or {}
+    r = t.get("result") or {}
+    return {"status": t.get("status"), "source": t.get("source"), "seconds": res["tune_ms"] / 1000,
+            "measured": r.get("measured", 0), "candidates": t.get("candidates", 0), "complete": r.get("complete"),
+            "default_ms": r.get("defaultMs"), "best_ms": r.get("bestMs")}
+
+
+def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> dict:
+    from nnjit.bench import zoo
+    from nnjit.bench.inputs import random_inputs
+    from nnjit.browsers.page_runner import BrowserHarness
+    from nnjit.compiler.bundle import read_manifest
+    from nnjit.compiler.pipeline import compile_model
+
+    rows, search = [], []
+    with tempfile.TemporaryDirectory(prefix="nnjit-jit-") as tmp, BrowserHarness(timeout_s=900) as h:
+        for name in models:
+            spec = zoo.spec(name)
+            onnx_path = zoo.cached(name)
+            bundle = Path(tmp) / name
+            compile_model(onnx_path, bundle, bind_shapes(spec), backends=("wasm",))
+            manifest = read_manifest(bundle)
+            feeds = random_inputs(manifest["inputs"], seed=0)
+            refs = native_outputs(onnx_path, feeds)
+            flops = _flops(manifest)
+            for t in threads:
+                nn, kern, dflt, ortw, nat, tuning, errs = [], [], [], [], [], None, None
+                for r in range(rounds):
+                    res = h.run_bundle(bundle, feeds, runs + WARMUP, threads=t, tune_budget_ms=int(budget_s * 1000),
+                                       shared_context=True)
+                    if tuning is None:
+                        tuning = _tuning(res)
+                        errs = max_errors(res["outputs"], refs)
+                        got_threads = res["info"]["threads"]
+                    nn += res["latency_ms"]["runs"][WARMUP:]
+                    kern += res["compute_ms"][WARMUP:]
+                    if t == 1:
+                        dflt += h.run_bundle(bundle, feeds, runs + WARMUP, threads=1, tune_budget_ms=0)["latency_ms"]["runs"][WARMUP:]
+                    ortw += h.run_ort(onnx_path, feeds, runs + WARMUP, threads=t)["latency_ms"]["runs"][WARMUP:]
+                    nat += native_ort(onnx_path, feeds, runs, threads=t)
+                    log(f"  {name} t{t} round {r + 1}/{rounds}: nnjit {np.median(nn):.2f} ms"
+                        f"{f' (default {np.median(dflt):.2f})' if dflt else ''}, ort-web {np.median(ortw):.2f} ms, "
+                        f"native {np.median(nat):.2f} ms")
+                rows.append({"model": name, "threads": t, "threads_run": got_threads, "nnjit": stats(nn),
+                             "kernels": stats(kern), "default": stats(dflt) if dflt else None, "ort_web": stats(ortw),
+                             "native": stats(nat), "tuning": tuning, "max_rel_err": errs[1], "flops": flops})
+            if name in exhaustive:
+                search.append(_exhaustive(h, bundle, feeds, name, budget_s, runs, log))
+        browser = h.browser.version
+    return {"rows": rows, "search": search, "browser": browser}
+
+
+def _exhaustive(h, bundle, feeds, name, budget_s, runs, log) -> dict:
+    """The same space searched to the end (no budget) from an empty cache, against the budgeted search."""
+    out = {"model": name}
+    for label, budget in (("budget", budget_s), ("exhaustive", 3600.0)):
+        h._context.close()
+        h._context = None  # an empty IndexedDB: tune from scratch
+        res = h.run_bundle(bundle, feeds, runs + WARMUP, threads=1, tune_budget_ms=int(budget * 1000), shared_context=True)
+        out[label] = {**_tuning(res), "latency": stats(res["latency_ms"]["runs"][WARMUP:])}
+        log(f"  {name} {label} search: {out[label]['seconds']:.1f} s, {out[label]['measured']}/{out[label]['candidates']} "
+            f"candidates, model {out[label]['latency']['median']:.2f} ms")
+    return out
+
+
+def _geomean(xs):
+    return float(np.exp(np.mean(np.log(xs)))) if xs else float("nan")
+
+
+def markdown(result: dict, command: str) -> str:
+    rows = result["rows"]
+    cell = lambda s: f"{s['median']:.2f} ({s['p10']:.2f}–{s['p90']:.2f})"  # noqa: E731
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}` on {datetime.date.today().isoformat()}, machine: {_cpu_name()}, "
+        f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, headless Chromium {result['browser']}. "
+        "Not edited by hand.",
+        "",
+        f"Warm latency in ms: median of all runs after {WARMUP} warm-up runs per round (10th–90th percentile), "
+        "timed from the page (nnjit runs in its Worker: postMessage, input and output copies included; 'kernels' "
+        "is the time inside the Worker). nnjit tuned on this device in the page first (first round; later rounds "
+        "load the winners from IndexedDB); 'default' is the same bundle with tuning off. onnxruntime-web: WASM EP, "
+        "SIMD, same thread count; native: onnxruntime CPU EP. Ratios > 1 mean nnjit is faster.",
+        "",
+        "| model | threads | nnjit tuned | kernels | nnjit default | ORT-web (wasm) | native ORT | ORT-web / nnjit | nnjit / native | tuning | GFLOP/s | max rel err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r["tuning"]
+        tune = (f"{t['seconds']:.1f} s, {t['measured']}/{t['candidates']}{'' if t['complete'] else ' (partial)'}"
+                if t["source"] == "tuned" else (t["status"] or "-"))
+        gf = f"{r['flops'] / r['nnjit']['median'] / 1e6:.1f}" if r["flops"] else "-"
+        lines.append(
+            f"| {r['model']} | {r['threads_run']} | {cell(r['nnjit'])} | {r['kernels']['median']:.2f} | "
+            f"{cell(r['default']) if r['default'] else '-'} | {cell(r['ort_web'])} | {cell(r['native'])} | "
+            f"{r['ort_web']['median'] / r['nnjit']['median']:.2f}× | {r['nnjit']['median'] / r['native']['median']:.2f}× | "
+            f"{tune} | {gf} | {r['max_rel_err']:.1e} |")
+    lines += ["", "Summary:"]
+    for t in sorted({r["threads"] for r in rows}):
+        sel = [r for r in rows if r["threads"] == t]
+        lines.append(f"- {t} thread{'s' if t > 1 else ''}: ORT-web / nnjit geomean "
+                     f"{_geomean([r['ort_web']['median'] / r['nnjit']['median'] for r in sel]):.2f}× "
+                     f"(lowest {min(r['ort_web']['median'] / r['nnjit']['median'] for r in sel):.2f}×); "
+                     f"nnjit / native geomean {_geomean([r['nnjit']['median'] / r['native']['median'] for r in sel]):.2f}×")
+    by = {(r["model"], r["threads"]): r for r in rows}
+    for m in ("matmul-512", "matmul-128x768"):
+        one, two = by.get((m, 1)), by.get((m, 2))
+        if one and two:
+            lines.append(f"- {m}: {one['flops'] / one['nnjit']['median'] / 1e6:.1f} GFLOP/s at 1 thread "
+                         f"(kernels alone {one['flops'] / one['kernels']['median'] / 1e6:.1f}), 2-thread speedup "
+                         f"{one['nnjit']['median'] / two['nnjit']['median']:.2f}× (kernels {one['kernels']['median'] / two['kernels']['median']:.2f}×)")
+    for s in result["search"]:
+        b, e = s["budget"], s["exhaustive"]
+        lines.append(f"- {s['model']} search, 1 thread, from an empty cache: budgeted {b['seconds']:.1f} s "
+                     f"({b['measured']}/{b['candidates']} candidates{'' if b['complete'] else ', stopped by the budget'}) "
+                     f"→ model {b['latency']['median']:.2f} ms; exhaustive {e['seconds']:.1f} s ({e['measured']}/{e['candidates']}) "
+                     f"→ {e['latency']['median']:.2f} ms; budgeted reaches {100 * e['latency']['median'] / b['latency']['median']:.0f}% "
+                     "of the exhaustive search's speed")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--budget", type=float, default=30.0, help="tuning budget per model and thread count, seconds")
+    p.add_argument("--exhaustive", default="minilm-l6", help="models whose budgeted search is compared with an exhaustive one")
+    p.add_argument("--write", help="write the markdown to this file")
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    result = measure([m for m in a.models.split(",") if m], [int(t) for t in a.threads.split(",")], a.runs, a.rounds,
+                     a.budget, [m for m in a.exhaustive.split(",") if m])
+    cmd = "python -m nnjit.bench.jit_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(result, cmd.strip())
+    print(text)
+    print(f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    if a.write:
+        Path(a.write).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""On-device tuning in Chromium: winners found, kept in IndexedDB across page loads, corrupt cache
+entries dropped, and runs correct while kernels are swapped under them."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from nnjit.compiler.pipeline import compile_model
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def matmul_bundle(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tune")
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((96, 130)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])], "mm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [37, 96])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [37, 130])],
+                          [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel())])
+    model = d / "mm.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), model)
+    compile_model(model, d / "bundle", backends=("wasm",))
+    x = rng.standard_normal((37, 96)).astype(np.float32)
+    return d / "bundle", {"x": x}, np.maximum(x.astype(np.float64) @ w, 0)
+
+
+def _check(out, ref):
+    assert np.abs(out["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def _fresh_context(harness):
+    # Each test starts from an empty tuning cache of its own.
+    if harness._context is not None:
+        harness._context.close()
+    harness._context = None
+
+
+def test_tunes_then_reuses_the_cache_on_the_next_page_load(harness, matmul_bundle):
+    bundle, feeds, ref = matmul_bundle
+    _fresh_context(harness)
+    seen = []
+    first = harness.run_bundle(bundle, feeds, runs=3, tune_budget_ms=20000, shared_context=True, on_progress=seen.append)
+    _check(first["outputs"], ref)
+    t = first["tuning"]
+    assert t["status"] == "done" and t["source"] == "tuned"
+    assert t["candidates"] >= 2 and t["result"]["complete"]
+    assert t["result"]["measured"] == t["result"]["total"] == t["candidates"]
+    assert 0 < t["result"]["bestMs"] <= t["result"]["defaultMs"]
+    assert seen and seen[-1]["total"] == t["candidates"]
+    winner = t["result"]["winners"][0]["candidate"]
+
+    second = harness.run_bundle(bundle, feeds, runs=3, tune_budget_ms=20000, shared_context=True)
+    _check(second["outputs"], ref)
+    t2 = second["tuning"]
+    assert t2["source"] == "cache" and t2["result"]["measured"] == 0
+    assert t2["result"]["winners"][0]["candidate"] == winner
+    # The winner is what the plan runs.
+    assert second["info"]["tuning"]["result"]["winners"][0]["candidate"] == winner
+
+
+def test_a_corrupt_cache_entry_is_dropped_and_tuning_starts_over(harness, matmul_bundle):
+    bundle, feeds, ref = matmul_bundle
+    _fresh_context(harness)
+    harness.run_bundle(bundle, feeds, runs=1, tune_budget_ms=20000, shared_context=True)
+    page = harness._shared_context().new_page()
+    try:
+        page.goto(harness.server.url("/pages/run.html"))
+        n = page.evaluate("""async () => {
+            const cache = await import('/nnjit/cache.js');
+            const keys = await cache.keys();
+            for (const k of keys) await cache.putRaw(k, {format: 1, groups: [{key: 'no such group', winner: 99, done: true}]});
+            return keys.length;
+        }""")
+    finally:
+        page.close()
+    assert n == 1
+    again = harness.run_bundle(bundle, feeds, runs=2, tune_budget_ms=20000, shared_context=True)
+    _check(again["outputs"], ref)
+    t = again["tuning"]
+    assert "unknown step group" in t["cacheDropped"]
+    assert t["source"] == "tuned" and t["result"]["measured"] == t["candidates"]
+
+
+def test_off_and_nothing_to_tune(harness, matmul_bundle):
+    bundle, feeds, ref = matmul_bundle
+    off = harness.run_bundle(bundle, feeds, runs=1, tune_budget_ms=0)
+    assert off["tuning"]["status"] == "off" and off["tuning"]["result"] is None
+    _check(off["outputs"], ref)
