@@ -47,15 +47,19 @@ def _wasm_kernel(kid: str, s, params: dict) -> tuple[dict, dict]:
 
 
 def _webgpu_schedules(s) -> list[tuple[dict, str]]:
-    """(schedule, device class) per candidate: the GPU default first, then the CPU-adapter default."""
+    """(schedule, device class) per candidate: the GPU default first, then the CPU-adapter default,
+    then the rest of the pruned space (the tuner times them all on the user's adapter)."""
     if s.family != "gemm":
         return [({}, "any")]
     from .codegen.wgsl_space import gemm_wgsl_candidates, gemm_wgsl_cpu_default
     M, N, K = s.params["M"], s.params["N"], s.params["K"]
-    out = [(gemm_wgsl_candidates(M, N, K)[0], "gpu")]
+    space = gemm_wgsl_candidates(M, N, K)
+    out = [(space[0], "gpu")]
     cpu = gemm_wgsl_cpu_default(M, N, K)
     if cpu is not None:
         out.append((cpu, "cpu"))
+    # Marked 'gpu' so that a CPU adapter without a CPU default still starts on the GPU default.
+    out += [(sched, "gpu") for sched in space[1:] if sched != cpu]
     return out
 
 

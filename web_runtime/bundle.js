@@ -210,10 +210,10 @@ export async function fetchWeights({ base, manifest }) {
   return weights;
 }
 
-/** One wasm kernel's file, verified: what the tuner fetches for a candidate the plan did not load. */
-export async function fetchKernel({ base, kernels }, id, relaxed) {
+/** One kernel's file, verified: what the tuner fetches for a candidate the plan did not load. */
+export async function fetchKernel({ base, kernels }, id, { relaxed = false, backend = 'wasm' } = {}) {
   const k = kernels.get(id);
-  need(k && (k.backend ?? 'wasm') === 'wasm', `no wasm kernel ${JSON.stringify(id)}`);
-  const { file, sha256, entry } = kernelEntry(k, 'wasm', relaxed);
-  return { file, entry, bytes: await fetchVerified(base, file, sha256) };
+  need(k && (k.backend ?? 'wasm') === backend, `no ${backend} kernel ${JSON.stringify(id)}`);
+  const { sha256, ...entry } = kernelEntry(k, backend, relaxed);
+  return { ...entry, bytes: await fetchVerified(base, entry.file, sha256) };
 }

@@ -64,7 +64,7 @@ export async function loadWinners(key, groups) {
     await forget(key);
     return { winners: null, dropped: why };
   }
-  return { winners: new Map(value.groups.map((g) => [g.key, { winner: g.winner, done: g.done }])), dropped: null };
+  return { winners: new Map(value.groups.map((g) => [g.key, { winner: g.winner, done: g.done, tried: g.tried }])), dropped: null };
 }
 
 function invalid(value, groups) {
@@ -78,6 +78,7 @@ function invalid(value, groups) {
       return `the cached winner ${JSON.stringify(g.winner)} of group ${g.key} is not one of its ${sizes.get(g.key)} candidates`;
     }
     if (typeof g.done !== 'boolean') return `the cached entry of group ${g.key} lacks "done"`;
+    if (!Number.isInteger(g.tried) || g.tried < 1 || g.tried > sizes.get(g.key)) return `the cached entry of group ${g.key} has a bad "tried" ${JSON.stringify(g.tried)}`;
   }
   return null;
 }
@@ -91,7 +92,7 @@ export async function saveWinners(key, result) {
     savedAt: new Date().toISOString(),
     defaultMs: result.defaultMs,
     bestMs: result.bestMs,
-    groups: result.groups.map((g) => ({ key: g.key, winner: g.winner, done: g.done })),
+    groups: result.groups.map((g) => ({ key: g.key, winner: g.winner, done: g.done, tried: g.tried })),
   };
   try {
     const tx = db.transaction(STORE, 'readwrite');

@@ -69,7 +69,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   const relaxed = relaxedSimd ?? supported;
   const { threads, reason: threadsReason } = threadCount(requestedThreads);
   const opened = await openBundle(url);
-  const wasmExtras = { relaxed, threads, fetchKernel: (id, rel) => fetchKernel(opened, id, rel) };
+  const wasmExtras = { relaxed, threads, fetchKernel: (id, rel) => fetchKernel(opened, id, { relaxed: rel }) };
   let { gpu, reason } = await pickBackend(opened, backend);
   let bundle;
   let impl = null;
@@ -77,7 +77,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     bundle = await loadBundle(opened, { backends: gpu ? ['webgpu', 'wasm'] : ['wasm'], relaxed, deviceClass: gpu ? deviceClassOf(gpu.info) : null });
     if (gpu) {
       try {
-        impl = await WebGPUBackend.create(bundle, gpu);
+        impl = await WebGPUBackend.create(bundle, gpu, (id) => fetchKernel(opened, id, { backend: 'webgpu' }));
       } catch (e) {
         // 'auto' settles for wasm when the adapter is too small for the model; a broken bundle is still an error.
         if (backend !== 'auto' || !(e instanceof BackendError)) throw e;

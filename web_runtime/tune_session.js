@@ -35,7 +35,7 @@ export function startTuning({ impl, manifest, backend, device, threads, budgetMs
     }
     for (const g of tunable) {
       const w = winners?.get(g.key);
-      if (w) Object.assign(g, { winner: w.winner, done: w.done });
+      if (w) Object.assign(g, { winner: w.winner, done: w.done, tried: w.tried });
     }
     const pending = tunable.filter((g) => !g.done).length;
     state.source = winners ? (pending ? 'cache, resumed' : 'cache') : 'tuned';

@@ -15,8 +15,9 @@ const MARGIN = 0.98;
 export const DEFAULT_BUDGET_MS = 30000;
 
 /**
- * groups: [{key, candidates: [c0, c1, …], steps: [step ids], done?: boolean, winner?: index}]
- * (a group with done=true is skipped; `winner` applies a cached choice first).
+ * groups: [{key, candidates: [c0, c1, …], steps: [step ids], done?: boolean, winner?: index, tried?: n}]
+ * (a group with done=true is skipped; `winner` applies a cached choice first; an unfinished search
+ * resumes at candidate `tried`, against the cached winner).
  * Resolves to {complete, elapsedMs, measured, total, defaultMs, bestMs, groups: [{key, winner, done, times}]}.
  */
 export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_MS, onProgress = null,
@@ -26,7 +27,8 @@ export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_M
     g, times: new Array(g.candidates.length).fill(null), best: g.winner ?? 0, done: Boolean(g.done),
   }));
   const todo = state.filter((s) => !s.done && s.g.candidates.length > 1);
-  const total = todo.reduce((n, s) => n + s.g.candidates.length, 0);
+  const startOf = (s) => Math.max(1, s.g.tried ?? 1);
+  const total = todo.reduce((n, s) => n + 1 + s.g.candidates.length - startOf(s) - (s.best >= startOf(s) ? 1 : 0), 0);
   let measured = 0;
   const overBudget = () => now() - t0 >= budgetMs || shouldStop();
   const cost = (s, i) => (s.times[i] ?? 0) * s.g.steps.length;
@@ -62,25 +64,30 @@ export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_M
 
   for (const s of state) if (s.best !== 0) await apply(s.g, s.g.candidates[s.best]);
   let stopped = false;
+  // The baseline of each group is what runs now: the default, or a cached winner of an unfinished search.
   for (const s of todo) {
     if (overBudget()) { stopped = true; break; }
-    await time(s, 0);
+    await time(s, s.best);
   }
-  todo.sort((a, b) => cost(b, 0) - cost(a, 0));
+  todo.sort((a, b) => cost(b, b.best) - cost(a, a.best));
   for (const s of todo) {
     if (stopped) break;
-    let best = 0;
-    for (let i = 1; i < s.g.candidates.length; i++) {
+    const base = s.best;
+    let best = base;
+    let i = startOf(s);
+    for (; i < s.g.candidates.length; i++) {
+      if (i === base) continue;
       if (overBudget()) { stopped = true; break; }
       await time(s, i);
       if (s.times[i] < s.times[best] * MARGIN) best = i;
     }
-    if (best !== 0) {
-      // Confirm against the default once more: the first timing of the default was taken cold.
+    s.tried = i;
+    if (best !== base) {
+      // Confirm against the baseline once more: the baseline was timed first, cold.
       const first = s.times[best];
-      await time(s, 0, false);
+      await time(s, base, false);
       await time(s, best, false);
-      if (Math.min(first, s.times[best]) >= s.times[0] * MARGIN) best = 0;
+      if (Math.min(first, s.times[best]) >= s.times[base] * MARGIN) best = base;
       else s.times[best] = Math.min(first, s.times[best]);
     }
     if (best !== s.best) await apply(s.g, s.g.candidates[best]);
@@ -91,7 +98,7 @@ export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_M
   return {
     ...out,
     complete: state.every((s) => s.done || s.g.candidates.length <= 1),
-    groups: state.map((s) => ({ key: s.g.key, winner: s.best, done: s.done || s.g.candidates.length <= 1,
+    groups: state.map((s) => ({ key: s.g.key, winner: s.best, done: s.done || s.g.candidates.length <= 1, tried: s.tried ?? s.g.tried ?? 1,
       times: s.times, ...(s.errors ? { errors: s.errors } : {}) })),
   };
 }

@@ -90,3 +90,14 @@ def test_off_and_nothing_to_tune(harness, matmul_bundle):
     off = harness.run_bundle(bundle, feeds, runs=1, tune_budget_ms=0)
     assert off["tuning"]["status"] == "off" and off["tuning"]["result"] is None
     _check(off["outputs"], ref)
+
+
+def test_webgpu_candidates_are_tuned_and_stay_correct(gpu_harness, tmp_path, matmul_bundle):
+    _, feeds, ref = matmul_bundle
+    # The same model with webgpu kernels: its gemm carries the pruned WGSL space.
+    compile_model(matmul_bundle[0].parent / "mm.onnx", tmp_path / "gpu", backends=("wasm", "webgpu"))
+    r = gpu_harness.run_bundle(tmp_path / "gpu", feeds, runs=2, backend="webgpu", tune_budget_ms=4000)
+    assert r["backend"] == "webgpu"
+    t = r["tuning"]
+    assert t["candidates"] >= 8 and t["result"]["measured"] >= 2
+    _check(r["outputs"], ref)

@@ -93,3 +93,15 @@ test('groups with one candidate cost no measurement', async () => {
   assert.equal(r.total, 0);
   assert.equal(r.complete, true);
 });
+
+test('an unfinished search resumes where it stopped, against the cached winner', async () => {
+  const g = { ...planted([5, 4, 1, 3, 0.5, 2]), winner: 2, done: false, tried: 4 };
+  const h = harness([g]);
+  const r = await h.run();
+  // The cached winner is applied, timed as the baseline, then candidates 4 and 5 only.
+  assert.deepEqual(h.measured.slice(0, 3).map(([, id]) => id), [2, 4, 5]);
+  assert.equal(r.total, 3);
+  assert.equal(r.groups[0].winner, 4);
+  assert.equal(r.groups[0].tried, 6);
+  assert.equal(r.complete, true);
+});

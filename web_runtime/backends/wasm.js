@@ -122,7 +122,9 @@ export class WasmBackend {
       throw new BundleError(`manifest.json: step ${step.id} passes ${call.args.length} arguments to kernel ${candidate.kernel}, which takes ${built.fn.length}`);
     }
     call.fn = built.fn;
-    call.kernel = candidate.kernel + (candidate.relaxed || !this.relaxed ? '' : ':plain');
+    // ':plain' marks the tuner's pick of the plain build where the session would run the relaxed one.
+    const plainPick = this.relaxed && !candidate.relaxed && Boolean(this.kernelInfo.get(candidate.kernel)?.relaxed);
+    call.kernel = candidate.kernel + (plainPick ? ':plain' : '');
     call.slot = undefined;
     if (this.pool && built.part && macsOf(this.kernelInfo.get(candidate.kernel)?.config) >= SPLIT_MIN_MACS) {
       call.part = built.part;

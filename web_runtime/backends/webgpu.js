@@ -22,7 +22,7 @@ const MAX_QUERIES = 4096; // per GPUQuerySet, by the spec
 
 export class WebGPUBackend {
   /** `bundle` is what loadBundle() returned, `gpu` what requestGpu() did; the device is the backend's from now on. */
-  static async create({ manifest, tensors, plans, kernels, weights }, { device, info }) {
+  static async create({ manifest, tensors, plans, kernels, weights }, { device, info }, fetchKernel = null) {
     const { limits } = device;
     const sizes = bufferSizes({ manifest, tensors }, weights.byteLength, limits);
     const t0 = performance.now();
@@ -68,7 +68,9 @@ export class WebGPUBackend {
       throw new BackendError(`cannot set up the GPU buffers (weights ${sizes.weight} bytes, arena ${sizes.arena} bytes, `
         + `scratch ${scratchBytes} bytes) and bind groups: ${failed.message}`);
     }
-    return new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
+    const backend = new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
+    Object.assign(backend, { manifest, fetchKernel, pipelines });
+    return backend;
   }
 
   constructor(device, info, buffers, calls, inputs, outputs, compileMs) {
@@ -166,6 +168,71 @@ export class WebGPUBackend {
       }
     }
     return times;
+  }
+
+  /**
+   * The tuner's view (tuner.js): steps with the same webgpu candidate list form one group, the
+   * kernel the plan runs first; a candidate is a kernel id.
+   */
+  tuningGroups() {
+    const byKey = new Map();
+    this.calls.forEach((c, i) => {
+      const ids = c.step.candidates?.webgpu ?? [];
+      if (ids.length < 2) return;
+      const key = ids.join(',');
+      if (!byKey.has(key)) byKey.set(key, { key, candidates: [c.kernel, ...ids.filter((id) => id !== c.kernel)], steps: [] });
+      byKey.get(key).steps.push(i);
+    });
+    return [...byKey.values()];
+  }
+
+  async #candidate(id) {
+    if (!this.pipelines.has(id)) {
+      if (!this.fetchKernel) throw new BackendError(`kernel ${id} is not loaded and this session cannot fetch candidates`);
+      const made = await createPipelines(this.device, new Map([[id, await this.fetchKernel(id)]]));
+      this.pipelines.set(id, made.get(id));
+    }
+    return this.pipelines.get(id);
+  }
+
+  /** The call `c` with candidate `id`'s pipeline, bind group and dispatch (same bindings: same family and args). */
+  async #rebound(c, id) {
+    const p = await this.#candidate(id);
+    const was = this.pipelines.get(c.kernel);
+    if (was && JSON.stringify(p.writable) !== JSON.stringify(was.writable)) {
+      throw new BackendError(`candidate ${id} writes other bindings than ${c.kernel}`);
+    }
+    const entries = c.binds.map((b, j) => ({ binding: j, resource: { buffer: this.buffers[b.storage], offset: b.offset, size: b.size } }));
+    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries, label: `step ${c.step.id} ${id}` });
+    return { ...c, kernel: id, pipeline: p.pipeline, bindGroup, dispatch: p.dispatch };
+  }
+
+  /** ms per dispatch of candidate `id` on the group's first step: R dispatches per submit until the GPU is done, median of 3. */
+  async measure(group, id) {
+    const c = await this.#rebound(this.calls[group.steps[0]], id);
+    return this.#guarded(async () => {
+      const once = async (reps) => {
+        const enc = this.device.createCommandEncoder();
+        for (const cp of c.copies) enc.copyBufferToBuffer(this.buffers[cp.storage], cp.offset, this.buffers.scratch, cp.to, cp.size);
+        const pass = enc.beginComputePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        for (let r = 0; r < reps; r++) pass.dispatchWorkgroups(...c.dispatch);
+        pass.end();
+        const t0 = performance.now();
+        this.device.queue.submit([enc.finish()]);
+        await this.device.queue.onSubmittedWorkDone();
+        return (performance.now() - t0) / reps;
+      };
+      const first = await once(1); // also compiles the pipeline in drivers that defer it
+      const reps = Math.max(1, Math.min(64, Math.ceil(4 / Math.max(first, 1e-3))));
+      const samples = [await once(reps), await once(reps), await once(reps)].sort((a, b) => a - b);
+      return samples[1];
+    });
+  }
+
+  async apply(group, id) {
+    for (const i of group.steps) this.calls[i] = await this.#rebound(this.calls[i], id);
   }
 
   /** Steps [from, to) into `enc`: one compute pass, split where scratch copies or per-step timestamps need it. */
