@@ -47,7 +47,7 @@ fuzz: setup
 	$(PY) -m tests.fuzz.run_fuzz
 
 bench: setup
-	$(PY) -m nnjit.bench.compare --write docs/benchmarks.md
+	$(PY) -m nnjit.bench.jit_bench --write docs/benchmarks.md
 
 bench-webgpu: setup
 	$(PY) -m nnjit.bench.compare_webgpu --write docs/benchmarks_webgpu.md
