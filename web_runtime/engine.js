@@ -174,10 +174,14 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     tuned() {
       return tuning.done.then((st) => structuredClone(st));
     },
-    run(feeds) {
+    /**
+     * `feeds`: input name → bytes (ArrayBuffer or Uint8Array). With `sinks` (output name → Uint8Array,
+     * e.g. views of a SharedArrayBuffer the page reads) outputs are written there and not returned.
+     */
+    run(feeds, sinks = null) {
       return onBackend(async (b) => {
         const t0 = performance.now();
-        const outputs = await b.run(feeds);
+        const outputs = await b.run(feeds, sinks);
         return { outputs, stats: { computeMs: performance.now() - t0, ranIn, backend: info.backend }, state: state() };
       });
     },

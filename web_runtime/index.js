@@ -51,6 +51,27 @@ class WorkerChannel {
   }
 }
 
+/**
+ * Feeds that are already exactly the model's typed arrays (same names, array class and length, dims
+ * if given), as they are: no copy. null when any is not, and prepareFeeds() checks and converts
+ * (and names what is wrong). Bools always go through prepareFeeds(): kernels need exact 0/1 bytes.
+ */
+function exactFeeds(feeds, inputs) {
+  if (!feeds || typeof feeds !== 'object' || Object.keys(feeds).length !== inputs.length) return null;
+  const out = {};
+  for (const { name, dtype, shape } of inputs) {
+    let v = feeds[name];
+    if (v && !ArrayBuffer.isView(v) && typeof v === 'object' && 'data' in v) {
+      if (v.dims !== undefined && !(Array.isArray(v.dims) && v.dims.length === shape.length && v.dims.every((d, i) => d === shape[i]))) return null;
+      v = v.data;
+    }
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (dtype === 'bool' || !DTYPES[dtype] || !(v instanceof DTYPES[dtype].Array) || v.length !== n) return null;
+    out[name] = v;
+  }
+  return out;
+}
+
 /** The {worker: false} fallback: same engine on the page's own thread (for comparisons only). */
 class DirectChannel {
   constructor(onEvent) {
@@ -82,6 +103,7 @@ export class Session {
   #info;
 
   #onProgress;
+  #io = null;
 
   constructor(channel, info, onProgress = null) {
     this.#channel = channel;
@@ -111,6 +133,7 @@ export class Session {
       const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd, threads, tune: tuneOptions } });
       session = new Session(channel, { ...info, worker: Boolean(worker) }, onProgress);
       for (const [event, data] of early) session.#event(event, data);
+      await session.#setUpSharedIo();
       return session;
     } catch (err) {
       channel.close();
@@ -152,8 +175,59 @@ export class Session {
     return structuredClone(this.#info);
   }
 
+  /**
+   * Cross-origin isolated pages move inputs and outputs through two SharedArrayBuffers the worker
+   * also holds: one copy each way per run, instead of a transfer and a fresh buffer in the worker.
+   * Runs then go one at a time (the staging buffers are the session's), which the worker does anyway.
+   */
+  async #setUpSharedIo() {
+    if (!(this.#channel instanceof WorkerChannel) || !globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') return;
+    const layout = (list) => {
+      let offset = 0;
+      const out = list.map((v) => {
+        const bytes = v.shape.reduce((a, d) => a * d, 1) * DTYPES[v.dtype].bytes;
+        const entry = { name: v.name, offset, bytes };
+        offset += Math.ceil(bytes / 8) * 8;
+        return entry;
+      });
+      return { layout: out, buffer: new SharedArrayBuffer(Math.max(offset, 8)) };
+    };
+    const io = { inputs: layout(this.#info.inputs), outputs: layout(this.#info.outputs), tail: Promise.resolve() };
+    await this.#channel.call('io', { inputs: io.inputs, outputs: io.outputs });
+    this.#io = io;
+  }
+
+  async #runShared(feeds) {
+    const io = this.#io;
+    const prev = io.tail;
+    let release;
+    io.tail = new Promise((r) => { release = r; });
+    await prev;
+    try {
+      const ready = exactFeeds(feeds, this.#info.inputs) ?? prepareFeeds(feeds, this.#info.inputs);
+      for (const { name, offset, bytes } of io.inputs.layout) {
+        const v = ready[name];
+        new Uint8Array(io.inputs.buffer, offset, bytes).set(ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v));
+      }
+      const { stats, state } = await this.#channel.call('runShared', {});
+      Object.assign(this.#info, state);
+      this.lastRunStats = stats;
+      const result = {};
+      io.outputs.layout.forEach(({ offset }, i) => {
+        const o = this.#info.outputs[i];
+        const { Array: Arr, bytes } = DTYPES[o.dtype];
+        // slice(): a plain (unshared) copy the caller owns; the staging buffer is reused by the next run.
+        result[o.name] = { data: new Arr(io.outputs.buffer, offset, io.outputs.layout[i].bytes / bytes).slice(), dims: [...o.shape], dtype: o.dtype };
+      });
+      return result;
+    } finally {
+      release();
+    }
+  }
+
   /** feeds: input name → typed array or {data, dims}. Resolves to output name → {data, dims, dtype}. */
   async run(feeds) {
+    if (this.#io) return this.#runShared(feeds);
     const buffers = prepareFeeds(feeds, this.#info.inputs);
     const { outputs, stats, state } = await this.#channel.call('run', { feeds: buffers }, Object.values(buffers));
     Object.assign(this.#info, state);

@@ -1,10 +1,11 @@
 // The Web Worker that owns the session: kernels run here, so inference never blocks the page.
-// Protocol: {id, type, args} in, with type 'create' | 'run' | 'profile' | 'tuned' | 'debugLoseDevice';
+// Protocol: {id, type, args} in, with type 'create' | 'run' | 'io' | 'runShared' | 'profile' | 'tuned' | 'debugLoseDevice';
 // {id, ok: true, result} or {id, ok: false, error} out; tuner events as {event, data} (no id).
 import { createEngine } from './engine.js';
 import { BackendError, serializeError } from './errors.js';
 
 let engine = null;
+let io = null;
 
 async function handle(type, args) {
   if (type === 'create') {
@@ -15,6 +16,17 @@ async function handle(type, args) {
   if (type === 'run') {
     const result = await engine.run(args.feeds);
     return [result, Object.values(result.outputs)];
+  }
+  if (type === 'io') {
+    // The page's shared staging buffers (cross-origin isolated pages): inputs and outputs move
+    // through them with one copy each way, no transfer and no fresh allocation per run here.
+    const view = (sab, list) => Object.fromEntries(list.map(({ name, offset, bytes }) => [name, new Uint8Array(sab, offset, bytes)]));
+    io = { feeds: view(args.inputs.buffer, args.inputs.layout), sinks: view(args.outputs.buffer, args.outputs.layout) };
+    return [true, []];
+  }
+  if (type === 'runShared') {
+    if (!io) throw new BackendError('runShared before the shared buffers were set up');
+    return [await engine.run(io.feeds, io.sinks), []];
   }
   if (type === 'tuned') return [await engine.tuned(), []];
   if (type === 'profile') return [await engine.profile(args.feeds, args.runs, args.options), []];

@@ -205,7 +205,7 @@ export class WasmBackend {
   }
 
   /** `feeds`: input name → ArrayBuffer holding exactly the tensor's bytes. Returns output name → ArrayBuffer (copies). */
-  run(feeds) {
+  run(feeds, sinks = null) {
     this.#write(feeds);
     const { calls } = this;
     let i = 0;
@@ -216,9 +216,14 @@ export class WasmBackend {
     }
     const out = {};
     for (const { name, addr, bytes } of this.outputs) {
+      const src = new Uint8Array(this.memory.buffer, addr, bytes);
+      if (sinks) {
+        sinks[name].set(src);
+        continue;
+      }
       // A copy into a plain ArrayBuffer: a shared memory's slice() would be shared too, and not transferable.
       out[name] = new ArrayBuffer(bytes);
-      new Uint8Array(out[name]).set(new Uint8Array(this.memory.buffer, addr, bytes));
+      new Uint8Array(out[name]).set(src);
     }
     return out;
   }
@@ -257,7 +262,7 @@ export class WasmBackend {
       if (!buf || buf.byteLength !== bytes) {
         throw new InputError(`input "${name}": expected ${bytes} bytes, got ${buf ? buf.byteLength : 'nothing'}`);
       }
-      heap.set(new Uint8Array(buf), addr);
+      heap.set(buf instanceof Uint8Array ? buf : new Uint8Array(buf), addr);
     }
   }
 }

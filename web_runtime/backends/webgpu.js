@@ -90,7 +90,7 @@ export class WebGPUBackend {
   }
 
   /** `feeds`: input name → ArrayBuffer of exactly the tensor's bytes. Resolves to output name → ArrayBuffer. */
-  async run(feeds) {
+  async run(feeds, sinks = null) {
     this.#checkFeeds(feeds);
     return this.#guarded(async () => {
       this.#upload(feeds);
@@ -99,7 +99,10 @@ export class WebGPUBackend {
       for (const o of this.outputs) enc.copyBufferToBuffer(this.buffers.arena, o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
       return this.#readBack(enc, this.buffers.staging, (mapped) => {
         const out = {};
-        for (const o of this.outputs) out[o.name] = mapped.slice(o.staged, o.staged + o.bytes);
+        for (const o of this.outputs) {
+          if (sinks) sinks[o.name].set(new Uint8Array(mapped, o.staged, o.bytes));
+          else out[o.name] = mapped.slice(o.staged, o.staged + o.bytes);
+        }
         return out;
       });
     });
@@ -312,11 +315,12 @@ export class WebGPUBackend {
 
   #upload(feeds) {
     for (const { name, offset, bytes } of this.inputs) {
-      let data = new Uint8Array(feeds[name]);
+      const src = feeds[name] instanceof Uint8Array ? feeds[name] : new Uint8Array(feeds[name]);
+      let data = src;
       if (bytes % 4) {
         // writeBuffer moves whole words; the planner keeps the bytes after a tensor free.
         data = new Uint8Array(pad4(bytes));
-        data.set(new Uint8Array(feeds[name]));
+        data.set(src);
       }
       this.device.queue.writeBuffer(this.buffers.arena, offset, data);
     }
