@@ -245,8 +245,9 @@ export class WasmBackend {
       }
     }
     const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-    return calls.map(({ step, kernel }, i) => ({
+    return calls.map(({ step, kernel, slot }, i) => ({
       step: step.id, op: step.op, node: step.node ?? '', family: step.family ?? '', kernel, ms: median(times[i]),
+      threads: slot === undefined ? 1 : this.pool.threads,
     }));
   }
 
