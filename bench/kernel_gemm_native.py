@@ -2,11 +2,12 @@
 --node) in V8 through Node.js, which is closer to what the browser runs.
 
     python -m nnjit.bench.kernel_gemm_native [M N K] [--runs 15] [--unpacked] [--node]
-                                             [--extra mr,nr ...]
+                                             [--extra mr,nr[,pw] ...]
 
 Each number is the median of --runs calls after a warm-up (best median of three rounds in V8, whose
 timer and tier-up are noisier). Cranelift (wasmtime) schedules this code worse than V8's optimising
-tier, so compare schedules within one engine.
+tier, so compare schedules within one engine. The whole schedule space (kb, mb, kunroll, pw):
+bench/gemm_space.py.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def time_native(M: int, N: int, K: int, sched: dict, packed: bool, binary: bytes
     rng = np.random.default_rng(0)
     a = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal((K, N)).astype(np.float32)
-    b_mem = pack_b(b, sched["nr"]) if packed else b
+    b_mem = pack_b(b, sched.get("pw", sched["nr"])) if packed else b
     sizes = [a.nbytes, b_mem.nbytes, M * N * 4]
     addrs, cur = [], 64
     for n in sizes:
@@ -108,25 +109,25 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--unpacked", action="store_true", help="B read row-major instead of packed panels")
     ap.add_argument("--node", action="store_true", help="also time in V8 through node")
-    ap.add_argument("--extra", nargs="*", default=[], help="more schedules as mr,nr")
+    ap.add_argument("--extra", nargs="*", default=[], help="more schedules as mr,nr or mr,nr,pw (packed panel width)")
     args = ap.parse_args(argv)
     M, N, K = args.shape
     packed = not args.unpacked
     scheds = gemm_candidates(M, N, K)
-    scheds += [dict(zip(["mr", "nr"], map(int, e.split(",")))) for e in args.extra]
+    scheds += [dict(zip(["mr", "nr", "pw"], map(int, e.split(",")))) for e in args.extra]
     builds = [(s, *wasm.build("gemm", gemm_params(M, N, K, s, packed))) for s in scheds]
     v8 = {}
     if args.node:
         jobs = []
         for s, plain, relaxed in builds:
-            b_bytes = (packed_size(K, N, s["nr"]) if packed else K * N) * 4
+            b_bytes = (packed_size(K, N, s.get("pw", s["nr"])) if packed else K * N) * 4
             jobs += [(f"{s} plain", plain, b_bytes), (f"{s} relaxed", relaxed, b_bytes)]
         v8 = time_node(M, N, K, jobs, args.runs)
     print(f"gemm {M}x{N}x{K} ({'packed' if packed else 'row-major'} B), GFLOP/s, median of {args.runs}")
     print(f"  {'schedule':<22} {'wasmtime plain':>15} {'relaxed':>8}" + (f" {'V8 plain':>9} {'relaxed':>8}" if v8 else ""))
     for s, plain, relaxed in builds:
         nat = [time_native(M, N, K, s, packed, b, args.runs) for b in (plain, relaxed)]
-        line = f"  {str((s['mr'], s['nr'])):<22} {nat[0]:15.1f} {nat[1]:8.1f}"
+        line = f"  {str(tuple(s.values())):<22} {nat[0]:15.1f} {nat[1]:8.1f}"
         if v8:
             line += f" {v8[f'{s} plain']:9.1f} {v8[f'{s} relaxed']:8.1f}"
         print(line)

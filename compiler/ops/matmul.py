@@ -14,23 +14,27 @@ def epilogue(node: Node) -> dict:
             "act_max": float(node.attrs.get("_act_max", np.inf)) if node.attrs.get("_act") == "clip" else 0.0}
 
 
-def schedule(M: int, N: int, K: int) -> tuple[dict, list[dict]]:
-    from ..codegen.gemm_pack import gemm_candidates
-    cands = gemm_candidates(M, N, K)
-    return cands[0], cands[1:]
+def schedule(M: int, N: int, K: int, b_const: bool = False) -> tuple[dict, list[dict], int | None]:
+    """(default schedule, other candidates, panel width to pack a constant B with or None).
+
+    A constant B is packed once at space.packing_width (16 where N allows: measured as fast for the
+    default 4x8 tile, and it lets 2x16 / 4x16 be tuned without repacking); the WGSL gemm reads the
+    same packed tensor with that width (`pw`)."""
+    from ..space import packing_width, wasm_gemm_space_all
+    pw = packing_width(M, N, K) if b_const else None
+    cands = wasm_gemm_space_all(M, N, K, packed_nr=pw)
+    return cands[0], cands[1:], pw
 
 
 def emit_gemm(L: Lowering, node: Node, a: str, b: str, out: str, M: int, N: int, K: int,
               batch=(), a_strides=(), b_strides=(), c_strides=(), bias=None, bias_kind=None,
               residual=None) -> None:
-    sched, others = schedule(M, N, K)
-    b_packed = False
-    if L.g.is_const(b) and not any(b_strides):
+    b_packed = L.g.is_const(b) and not any(b_strides)
+    sched, others, pw = schedule(M, N, K, b_packed)
+    if b_packed:
         from ..codegen.gemm_pack import pack_b
         bmat = L.g.const(b).reshape(K, N).astype(np.float32)
-        b = L.const(b + "_packed", pack_b(bmat, sched["nr"]))
-        b_packed = True
-        others = [c for c in others if c["nr"] == sched["nr"]]
+        b = L.const(b + "_packed", pack_b(bmat, pw))
     params = {"M": M, "N": N, "K": K, "batch": list(batch), "a_strides": list(a_strides),
               "b_strides": list(b_strides), "c_strides": list(c_strides), "b_packed": b_packed,
               "bias": bias_kind if bias else None, "residual": residual is not None,
@@ -83,9 +87,15 @@ def lower_gemm(L: Lowering, node: Node) -> None:
     if node.attrs.get("transB", 0):
         b = _transposed(L, node, b)
     if alpha != 1.0:
-        if not L.g.is_const(b):
-            raise UnsupportedOpError(f"node {node.name} (Gemm): alpha={alpha} needs a constant B")
-        b = L.const(b + "_alpha", (L.g.const(b) * np.float32(alpha)).astype(np.float32))
+        if L.g.is_const(b):
+            b = L.const(b + "_alpha", (L.g.const(b) * np.float32(alpha)).astype(np.float32))
+        elif L.g.is_const(a):
+            a = L.const(a + "_alpha", (L.g.const(a) * np.float32(alpha)).astype(np.float32))
+        else:  # both at run time: scale the smaller operand (A is M×K, B is K×N) with one elementwise step
+            b_small = int(np.prod(L.shape(b))) < int(np.prod(L.shape(a)))
+            src = b if b_small else a
+            a_or_b = _scaled(L, node, src, L.shape(src), alpha)
+            a, b = (a, a_or_b) if b_small else (a_or_b, b)
     M, K = L.shape(a)
     N = L.shape(b)[1]
     bias, kind, residual = node.attrs.get("_bias"), "n", node.attrs.get("_residual")
@@ -102,8 +112,8 @@ def lower_gemm(L: Lowering, node: Node) -> None:
                 residual = _add_residuals(L, node, c, residual)
         else:
             if beta != 1.0:
-                raise UnsupportedOpError(f"node {node.name} (Gemm): beta={beta} needs a constant C")
-            if tuple(L.shape(c)) != (M, N):
+                c = _scaled(L, node, c, (M, N), beta)  # also broadcasts C to M×N
+            elif tuple(L.shape(c)) != (M, N):
                 full = L.temp(c + "_expanded", "float32", (M, N))
                 st = broadcast_strides(L.shape(c), (M, N))
                 L.emit(node, "copy", {"shape": [M, N], "src_strides": st, "dst_strides": [N, 1],
@@ -111,6 +121,15 @@ def lower_gemm(L: Lowering, node: Node) -> None:
                 c = full
             residual = _add_residuals(L, node, c, residual)
     emit_gemm(L, node, a, b, out, M, N, K, bias=bias, bias_kind=kind, residual=residual)
+
+
+def _scaled(L: Lowering, node: Node, x: str, shape, factor: float) -> str:
+    """factor·x as a new row-major tensor of `shape` (x broadcast to it)."""
+    out = L.temp(x + "_scaled", "float32", tuple(shape))
+    L.emit(node, "binary", {"op": "mul", "shape": list(shape), "a_strides": broadcast_strides(L.shape(x), shape),
+                            "b_strides": [0] * len(shape)},
+           [x, L.const(node.name + "_factor", np.float32([factor])), out], [out])
+    return out
 
 
 def _add_residuals(L: Lowering, node: Node, c: str, residual: str | None) -> str:

@@ -101,3 +101,41 @@ def test_webgpu_candidates_are_tuned_and_stay_correct(gpu_harness, tmp_path, mat
     t = r["tuning"]
     assert t["candidates"] >= 8 and t["result"]["measured"] >= 2
     _check(r["outputs"], ref)
+
+
+@pytest.fixture(scope="module")
+def big_matmul(tmp_path_factory):
+    """Large enough (128·256·300 multiply-adds) for the runtime to split it across threads."""
+    d = tmp_path_factory.mktemp("threads")
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((256, 300)).astype(np.float32)
+    bias = rng.standard_normal(300).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Add", ["y", "b"], ["z"])], "mm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [128, 256])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [128, 300])],
+                          [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel()),
+                           helper.make_tensor("b", TensorProto.FLOAT, bias.shape, bias)])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "mm.onnx")
+    compile_model(d / "mm.onnx", d / "bundle", backends=("wasm",))
+    x = rng.standard_normal((128, 256)).astype(np.float32)
+    return d / "bundle", {"x": x}, x.astype(np.float64) @ w + bias
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_same_outputs_as_one_thread(harness, big_matmul, threads):
+    bundle, feeds, ref = big_matmul
+    one = harness.run_bundle(bundle, feeds, runs=2, threads=1, profile_runs=2)
+    many = harness.run_bundle(bundle, feeds, runs=2, threads=threads, profile_runs=2)
+    assert many["info"]["threads"] == threads and many["info"]["threadsReason"] is None
+    # The gemm really ran split, and bit for bit like one thread.
+    assert [p["threads"] for p in many["profile"] if p["family"] == "gemm"] == [threads]
+    assert [p["threads"] for p in one["profile"]] == [1] * len(one["profile"])
+    assert np.array_equal(many["outputs"]["z"], one["outputs"]["z"])
+    assert np.abs(one["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_threads_fall_back_to_one_on_the_main_thread(harness, big_matmul):
+    bundle, feeds, ref = big_matmul
+    r = harness.run_bundle(bundle, feeds, runs=1, threads=2, worker=False)
+    assert r["info"]["threads"] == 1 and "main thread" in r["info"]["threadsReason"]
+    assert np.abs(r["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()

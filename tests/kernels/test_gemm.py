@@ -43,7 +43,7 @@ def check(p, a, b, bias_v=None, res=None, *, variants=("plain", "relaxed")):
     if res is not None:
         ref = ref + res
     ref = ACTS[p["act"]](ref)
-    b_mem = pack_b(b, p["nr"]) if p["b_packed"] else b
+    b_mem = pack_b(b, p.get("pw") or p["nr"]) if p["b_packed"] else b
     inputs = [a, b_mem] + ([bias_v] if bias_v is not None else []) + ([res] if res is not None else [])
     plain, relaxed = wasm.build("gemm", p)
     binaries = {"plain": plain, "relaxed": relaxed}
@@ -190,3 +190,34 @@ def test_large_default_schedule():
     s = gemm_candidates(M, N, K)[0]
     check(params(M, N, K, s["mr"], s["nr"], bias="n"), rand(rng, M, K), rand(rng, K, N), rand(rng, N),
           variants=("relaxed",))
+
+
+def test_schedule_defaults_render_todays_kernel():
+    # kb/mb/kunroll/pw at their defaults, or at values that block nothing, are the same kernel.
+    for M, N, K, mr, nr in [(37, 130, 7, 4, 8), (130, 37, 130, 3, 12), (1, 1, 1, 1, 8)]:
+        base = params(M, N, K, mr, nr, bias="n", residual=True, act="relu")
+        text = wasm.render("gemm", base)
+        for extra in [dict(kb=0, mb=0, kunroll=1, pw=nr), dict(kb=K), dict(kb=K + 5, mb=M), dict(mb=M + mr)]:
+            assert wasm.render("gemm", {**base, **extra}) == text, extra
+    with pytest.raises(Exception):
+        wasm.render("gemm", {**params(8, 8, 8, 2, 8), "pw": 12})   # nr must divide pw
+
+
+@pytest.mark.parametrize("kb,mb,kunroll,pw", [(1, 0, 1, 16), (3, 6, 2, 8), (8, 3, 4, 24), (0, 9, 1, 16), (5, 0, 4, 8)])
+def test_blocking_unroll_panel_width(kb, mb, kunroll, pw):
+    rng = np.random.default_rng(kb * 100 + mb * 10 + kunroll)
+    for M, N, K, mr, nr in [(37, 130, 13, 3, 8), (7, 3, 37, 3, 4), (130, 37, 9, 3, 8)]:
+        if pw % nr:
+            continue
+        p = params(M, N, K, mr, nr, bias="m", residual=True, act="clip")
+        p.update(kb=kb, mb=mb, kunroll=kunroll, pw=pw)
+        check(p, rand(rng, M, K), rand(rng, K, N), rand(rng, M), rand(rng, M, N))
+        p.update(b_packed=False, bias="n", act="none")
+        check(p, rand(rng, M, K), rand(rng, K, N), rand(rng, N), rand(rng, M, N))
+
+
+def test_pack_b_wider_panels_hold_narrow_tiles():
+    B = np.arange(5 * 20, dtype=np.float32).reshape(5, 20)
+    P = pack_b(B, 16)   # a 4x8 tile reads columns 8..15 of panel 0 as its second panel
+    np.testing.assert_array_equal(P[0, :, 8:16], B[:, 8:16])
+    np.testing.assert_array_equal(P[1, :, :4], B[:, 16:])
