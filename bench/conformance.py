@@ -136,6 +136,12 @@ def _one_line(e: BaseException) -> str:
 
 def _run_backend(bundle: Path, backend: str, feeds: dict, expected: dict) -> dict:
     from nnjit.compiler.errors import NnjitError
+    if backend == "webgpu":
+        from nnjit.compiler.bundle import load_bundle
+        from nnjit.compiler.gpu_runtime import webgpu_gap
+        gap = webgpu_gap(load_bundle(bundle)[0])
+        if gap:  # a dtype WGSL lacks: compiled for wasm only, by design
+            return {"status": "unsupported", "reason": f"UnsupportedOpError: {gap}"}
     try:
         if backend == "wasm":
             from nnjit.compiler.native_runtime import NativeSession
@@ -156,19 +162,56 @@ def _run_backend(bundle: Path, backend: str, feeds: dict, expected: dict) -> dic
     return {"status": "pass"}
 
 
+def _dynamic_inputs(model) -> set[str]:
+    return {i.name for i in model.graph.input
+            if i.type.HasField("tensor_type") and any(not d.HasField("dim_value") or d.dim_value <= 0
+                                                      for d in i.type.tensor_type.shape.dim)}
+
+
+MAX_BINDS = 5  # the most inputs one test may freeze (Slice has five)
+
+
+def compile_bound(model_path: Path, bundle: Path, feeds: dict, dynamic: set[str]) -> dict:
+    """Compile, binding dynamic dims to the test data's shapes, and freezing to the test data exactly the
+    graph inputs that the compiler reports (NnjitError.needs_constant) as having to be constants.
+    Returns the inputs bound; raises the compiler's error when binding cannot help."""
+    from nnjit.compiler.errors import NnjitError
+    from nnjit.compiler.pipeline import compile_model
+    bind: dict = {}
+    while True:
+        shapes = {n: list(feeds[n].shape) for n in dynamic if n in feeds and n not in bind}
+        try:
+            compile_model(model_path, bundle, shapes=shapes, backends=("wasm", "webgpu"), bind=bind)
+            return bind
+        except NnjitError as e:
+            name = e.needs_constant
+            if name not in feeds or name in bind or len(bind) >= MAX_BINDS:
+                raise
+            bind[name] = feeds[name]
+
+
 def run_test(test_dir: str | Path, backends=("wasm", "webgpu"), webgpu_if_wasm_passed: bool = True) -> dict:
-    """Compile and run one node test; {backend: {status, reason?}} plus compile_s."""
+    """Compile and run one node test; {backend: {status, reason?}} plus compile_s and, when inputs had to be
+    frozen at compile time, bound (their names)."""
     import onnx
 
     from nnjit.compiler.errors import NnjitError
-    from nnjit.compiler.pipeline import compile_model
     test_dir = Path(test_dir)
     res: dict = {}
+    model = onnx.load(str(test_dir / "model.onnx"), load_external_data=False)
+    data = test_dir / "test_data_set_0"
+    inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     with tempfile.TemporaryDirectory(prefix="nnjit-conf-") as tmp:
         bundle = Path(tmp) / "b"
         t0 = time.perf_counter()
         try:
-            compile_model(test_dir / "model.onnx", bundle, backends=("wasm", "webgpu"))
+            feeds = {n: _read_pb(data / f"input_{k}.pb") for k, n in enumerate(inputs)}
+            expected = {o.name: _read_pb(data / f"output_{k}.pb") for k, o in enumerate(model.graph.output)}
+        except Exception as e:  # noqa: BLE001 - optional/sequence data the tensor reader cannot load
+            r = {"status": "unsupported", "reason": "test data: " + _one_line(e)}
+            return {b: dict(r) for b in backends}
+        try:
+            bound = compile_bound(test_dir / "model.onnx", bundle, feeds, _dynamic_inputs(model))
         except NnjitError as e:
             r = {"status": "unsupported", "reason": _one_line(e)}
             return {b: dict(r) for b in backends}
@@ -177,11 +220,9 @@ def run_test(test_dir: str | Path, backends=("wasm", "webgpu"), webgpu_if_wasm_p
                  "trace": traceback.format_exc(limit=-3)[-600:]}
             return {b: dict(r) for b in backends}
         res["compile_s"] = round(time.perf_counter() - t0, 3)
-        model = onnx.load(str(test_dir / "model.onnx"), load_external_data=False)
-        data = test_dir / "test_data_set_0"
-        inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-        feeds = {n: _read_pb(data / f"input_{k}.pb") for k, n in enumerate(inputs)}
-        expected = {o.name: _read_pb(data / f"output_{k}.pb") for k, o in enumerate(model.graph.output)}
+        if bound:
+            res["bound"] = sorted(bound)
+        feeds = {n: v for n, v in feeds.items() if n not in bound}
         for b in backends:
             if b == "webgpu" and webgpu_if_wasm_passed and res.get("wasm", {}).get("status") != "pass":
                 res[b] = {"status": "skipped", "reason": "wasm did not pass"}
@@ -307,6 +348,7 @@ def summarize(index: dict, results: dict) -> list[dict]:
         for b in ("wasm", "webgpu"):
             row[f"passed_{b}"] = sum(results[t][b]["status"] == "pass" for t in tests)
         row["passed"] = min(row["passed_wasm"], row["passed_webgpu"])
+        row["bound"] = sum(bool(results[t].get("bound")) for t in tests)
         ok = [index[t]["opset"] for t in tests if all(results[t][b]["status"] == "pass" for b in ("wasm", "webgpu"))]
         row["opsets_passed"] = sorted(set(ok))
         row["opset_min"], row["opset_max"] = (min(ok), max(ok)) if ok else (None, None)
@@ -341,6 +383,7 @@ def totals(index: dict, results: dict) -> dict:
 def write_results(index, results, meta, docs: bool) -> dict:
     doc = {"meta": meta, "totals": totals(index, results), "ops": summarize(index, results),
            "tests": {n: {"op": index[n]["op"], "kind": index[n]["kind"], "opset": index[n]["opset"],
+                         **({"bound": results[n]["bound"]} if results[n].get("bound") else {}),
                          **{b: {k: v for k, v in results[n][b].items() if k in ("status", "reason")}
                             for b in ("wasm", "webgpu")}}
                      for n in sorted(results)}}
@@ -379,13 +422,19 @@ def markdown(doc: dict) -> str:
         f"(rtol {RTOL:g}, atol {ATOL:g}, NaN positions equal). "
         + ("webgpu runs only the tests whose wasm run passed. " if m.get("webgpu") == "passed" else "")
         + "`nnjit ops [--json]` prints this table from the latest results.", "",
+        "A test whose inputs decide output shapes (Slice starts, reduction axes, Reshape shape, ...) runs "
+        "with those inputs bound at compile time (`nnjit compile --bind NAME=...`: this compiler "
+        "specialises shapes ahead of time), exactly the ones the compiler reports as needing a constant; "
+        "dynamic input dims are bound to the test data's shapes (`--shape`). The column *bound at compile "
+        "time* counts an op's tests that ran so.", "",
         "## Ops the compiler claims", "",
-        "| op | wasm passed/total | webgpu passed/total | opsets passing | latest schema | known gaps |",
-        "|---|---|---|---|---|---|",
+        "| op | wasm passed/total | webgpu passed/total | bound at compile time | opsets passing | latest schema | known gaps |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in claimed:
         ops = ",".join(map(str, r["opsets_passed"])) or "-"
-        lines.append(f"| {r['op']} | {r['passed_wasm']}/{r['total']} | {r['passed_webgpu']}/{r['total']} | {ops} | "
+        lines.append(f"| {r['op']} | {r['passed_wasm']}/{r['total']} | {r['passed_webgpu']}/{r['total']} | "
+                     f"{r.get('bound') or '-'} | {ops} | "
                      f"{r['latest_since'] or '-'} | {r['gaps'].replace('|', '/') or '-'} |")
     cw = sum(r["passed_wasm"] for r in claimed)
     cg = sum(r["passed_webgpu"] for r in claimed)

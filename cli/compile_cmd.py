@@ -1,4 +1,4 @@
-"""`nnjit compile MODEL.onnx -o OUT [--shape NAME=1x128 ...] [--backend wasm]`."""
+"""`nnjit compile MODEL.onnx -o OUT [--shape NAME=1x128 ...] [--bind NAME=v1,v2 ...] [--backend wasm]`."""
 from __future__ import annotations
 
 import json
@@ -10,16 +10,21 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="bundle directory to write")
     p.add_argument("--shape", action="append", metavar="NAME=1x128",
                    help="bind an input's shape (or SYMBOL=128 for a named dynamic dim); repeatable")
+    p.add_argument("--bind", action="append", metavar="NAME=FILE.npy|v1,v2,...",
+                   help="freeze a graph input to a constant (it leaves the bundle's inputs); for inputs that "
+                        "decide shapes, such as Slice starts or Reshape shape; repeatable")
     p.add_argument("--backend", default="wasm,webgpu", help="comma-separated backends to emit kernels for (default: both)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
+    from nnjit.compiler.bind import parse_bind_args
     from nnjit.compiler.onnx_import import parse_shape_args
     from nnjit.compiler.pipeline import compile_model
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
-    s = compile_model(args.model, args.out, parse_shape_args(args.shape), backends)
+    s = compile_model(args.model, args.out, parse_shape_args(args.shape), backends,
+                      bind=parse_bind_args(args.bind))
     if args.json:
         print(json.dumps(s))
     else:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import BundleError
+from .ir import DTYPE_SIZES as DTYPE_BYTES
 
 FORMAT = "nnjit-bundle"
 VERSION = 1
@@ -76,7 +77,6 @@ def load_bundle(bundle: Path) -> tuple[dict, bytes, dict[str, bytes]]:
 # ---- structure and layout checks: a malformed manifest fails here, as a BundleError naming the field,
 # before any file is read into wasm memory (and never as a KeyError/TypeError/IndexError later).
 
-DTYPE_BYTES = {"float32": 4, "int64": 8, "int32": 4, "bool": 1}
 MAX_MEMORY_BYTES = 65536 * 65536  # wasm32: 65536 pages of 64 KiB
 
 

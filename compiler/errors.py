@@ -2,9 +2,15 @@
 
 
 class NnjitError(Exception):
-    """Bad input that the user can fix: the CLI prints `<ClassName>: message` and exits 2."""
+    """Bad input that the user can fix: the CLI prints `<ClassName>: message` and exits 2.
+    `needs_constant` names the graph input that would have to be frozen at compile time
+    (`--bind NAME=...`) for the model to compile, when that is why (tools retry with it bound)."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, needs_constant: str | None = None):
+        super().__init__(message)
+        self.needs_constant = needs_constant
 
 
 class ModelLoadError(NnjitError):

@@ -33,6 +33,18 @@ def device_class(dev) -> str:
     return "cpu" if re.search(r"swiftshader|llvmpipe|lavapipe|\bcpu\b", text, re.I) else "gpu"
 
 
+def webgpu_gap(manifest: dict) -> str | None:
+    """Why a bundle cannot run on WebGPU (a step the compiler gave no WGSL kernel), as the web runtime's webgpuGap."""
+    from .codegen.wgsl import gap
+    kernels = {k.get("id"): k for k in manifest.get("kernels", [])}
+    for st in manifest["steps"]:
+        if not st.get("candidates", {}).get("webgpu"):
+            why = gap(st.get("family"), kernels.get(st.get("kernel"), {}).get("config", {}))
+            return (f"the bundle has no webgpu kernel for step {st.get('id')} ({st.get('op')} {st.get('node')})"
+                    + (f": {why}" if why else ""))
+    return None
+
+
 def _round4(n: int) -> int:
     return -(-max(n, 4) // 4) * 4
 
@@ -45,6 +57,9 @@ class GPUSession:
         m = self.manifest
         self.dev = dev = device()
         kernels = {k["id"]: k for k in m["kernels"] if k["backend"] == "webgpu"}
+        gap = webgpu_gap(m)
+        if gap:
+            raise BundleError(f"{bundle_dir}: {gap}; run it on wasm")
         if not kernels and m["steps"]:  # a graph folded to constants has no steps and needs no kernels
             raise BundleError(f"{bundle_dir}: the bundle has no webgpu kernels (compile with --backend wasm,webgpu)")
         usage = wgpu.BufferUsage
@@ -54,7 +69,7 @@ class GPUSession:
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
         for kid, k in kernels.items():
-            if not any(kid in st["candidates"]["webgpu"] for st in m["steps"]):
+            if not any(kid in st["candidates"].get("webgpu", ()) for st in m["steps"]):
                 continue
             module = dev.create_shader_module(code=as_arena_shader(files[k["file"]].decode()))
             self.pipelines[kid] = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": k["entry"]})

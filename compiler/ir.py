@@ -5,8 +5,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-DTYPE_SIZES = {"float32": 4, "int64": 8, "int32": 4, "bool": 1}
-NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+DTYPE_SIZES = {"float32": 4, "int64": 8, "int32": 4, "bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
+               "uint32": 4, "uint64": 8, "float16": 2, "float64": 8}
+NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_, "int8": np.int8,
+             "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+             "float16": np.float16, "float64": np.float64}
+INT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def dtype_name(np_dtype) -> str:

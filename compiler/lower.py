@@ -21,8 +21,11 @@ def check(g: Graph, source: str = "model") -> None:
         for name in [i for i in n.inputs if i] + [o for o in n.outputs if o]:
             v = g.values[name]
             if v.shape is None:
+                from .bind import shape_hint
+                hint, need = shape_hint(g, name)
                 raise ShapeError(f"{source}: value {name!r} (at node {n.name!r}, {n.op}) has no static shape "
-                                 "after binding inputs; bind every dynamic input dim with --shape")
+                                 f"after binding inputs; bind every dynamic input dim with --shape{hint}",
+                                 needs_constant=need)
             if v.dtype not in DTYPE_SIZES:
                 raise UnsupportedOpError(f"{source}: value {name!r} at node {n.name!r} ({n.op}) has dtype "
                                          f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")

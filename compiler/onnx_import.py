@@ -10,9 +10,11 @@ from onnx import numpy_helper, shape_inference
 from .errors import ModelLoadError, NnjitError, ShapeError, UnsupportedOpError
 from .ir import Graph, Node, Value
 
+_T = onnx.TensorProto
 ONNX_DTYPES = {
-    onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
-    onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool",
+    _T.FLOAT: "float32", _T.INT64: "int64", _T.INT32: "int32", _T.BOOL: "bool", _T.INT8: "int8", _T.UINT8: "uint8",
+    _T.INT16: "int16", _T.UINT16: "uint16", _T.UINT32: "uint32", _T.UINT64: "uint64", _T.FLOAT16: "float16",
+    _T.DOUBLE: "float64",
 }
 
 
@@ -102,8 +104,10 @@ def check_sizes(g: Graph, source="model", io: bool = True) -> None:
         for name in names:
             v = g.values.get(name)
             if v is None or v.shape is None:
+                from .bind import shape_hint
+                hint, need = shape_hint(g, name)
                 raise ShapeError(f"{source}: graph {kind} {name!r}: expected a static shape, got none "
-                                 "(bind dynamic dims with --shape)")
+                                 f"(bind dynamic dims with --shape){hint}", needs_constant=need)
             if v.dtype not in DTYPE_SIZES:
                 raise UnsupportedOpError(f"{source}: graph {kind} {name!r}: expected dtype one of "
                                          f"{', '.join(DTYPE_SIZES)}, got {v.dtype}")
@@ -215,9 +219,11 @@ def _np_name(arr: np.ndarray) -> str:
     return dtype_name(arr.dtype)
 
 
-def import_onnx(path: str | Path, shapes: dict | None = None) -> Graph:
+def import_onnx(path: str | Path, shapes: dict | None = None, bind: dict | None = None) -> Graph:
+    from .bind import freeze_inputs
     model = load_model(path)
     _check_structure(model, path)
+    freeze_inputs(model, bind or {}, path)
     _bind_inputs(model, shapes or {}, path)
     inferred = infer(model, path)
     try:

@@ -91,7 +91,8 @@ def _kernels_for(backend: str, s) -> list[tuple[str, callable]]:
 BACKENDS = ("wasm", "webgpu")
 
 
-def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None) -> dict:
+def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None,
+                  bind: dict | None = None) -> dict:
     t0 = time.perf_counter()
     backends = list(dict.fromkeys(backends))
     unknown = [b for b in backends if b not in BACKENDS]
@@ -99,7 +100,7 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         from .errors import NnjitError
         raise NnjitError(f"backend {', '.join(unknown) or '(none)'}: available backends are {', '.join(BACKENDS)}")
     source = str(model_path)
-    g = import_onnx(model_path, shapes)
+    g = import_onnx(model_path, shapes, bind)
     n_onnx = len(g.nodes)
     stats = optimize(g)
     check_sizes(g, source)  # folding may have made new shapes concrete
@@ -112,6 +113,8 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         cands = {}
         for backend in backends:
             cands[backend] = []
+            if backend == "webgpu" and wgsl.gap(s.family, s.params):
+                continue  # wasm only: the runtime runs such a bundle on wasm
             for suffix, build in _kernels_for(backend, s):
                 key = (backend, s.family, suffix) if backend == "wasm" else (backend, s.family, json.dumps(s.params, sort_keys=True), suffix)
                 if key not in by_key:
@@ -120,8 +123,14 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
                     files.update(new_files)
                     by_key[key] = entry["id"]
                 cands[backend].append(by_key[key])
+        have = [b for b in backends if cands[b]]
+        if not have:
+            from .errors import UnsupportedOpError
+            raise UnsupportedOpError(f"{source}: node {s.node!r} ({s.op}): {wgsl.gap(s.family, s.params)}; "
+                                     "compile with --backend wasm,webgpu to run it on wasm")
         steps.append({"id": k, "op": s.op, "node": s.node, "family": s.family,
-                      "args": [plan.ids[a] for a in s.args], "kernel": cands[backends[0]][0], "candidates": cands})
+                      "args": [plan.ids[a] for a in s.args], "kernel": cands[have[0]][0],
+                      "candidates": {b: c for b, c in cands.items() if c}})
 
     int_ranges = {}
     for s in L.steps:

@@ -228,6 +228,28 @@ case("Max_variadic_broadcast", model([helper.make_node("Max", ["a", "b", "c"], [
      {"a": fx(3, 1, 5), "b": fx(4, 5), "c": fx(5)})
 case("Min_one_input", model([helper.make_node("Min", ["a"], ["y"])], [("a", F, [6, 7])], [("y", F, None)]),
      {"a": fx(6, 7)})
+case("LayerNorm_mean_invstd", model([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "m", "r"], axis=1)],
+     [("x", F, [3, 5, 7]), ("s", F, [5, 7]), ("b", F, [7])], [("y", F, None), ("m", F, None), ("r", F, None)]),
+     {"x": fx(3, 5, 7, kind=3.0), "s": fx(5, 7), "b": fx(7)})
+case("BatchNorm_runtime_stats", model([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"])],
+     [("x", F, [2, 5, 7, 3]), ("g", F, [5]), ("b", F, [5]), ("m", F, [5]), ("v", F, [5])], [("y", F, None)]),
+     {"x": fx(2, 5, 7, 3), "g": fx(5), "b": fx(5), "m": fx(5), "v": fx(5, kind="positive")})
+case("Conv_runtime_weights", model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 0, 1, 2], strides=[2, 1])],
+     [("x", F, [2, 3, 9, 7]), ("w", F, [5, 3, 3, 2]), ("b", F, [5])], [("y", F, None)]),
+     {"x": fx(2, 3, 9, 7), "w": fx(5, 3, 3, 2), "b": fx(5)})
+case("Conv_runtime_depthwise", model([helper.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1])],
+     [("x", F, [1, 4, 7, 5]), ("w", F, [4, 1, 3, 3])], [("y", F, None)]), {"x": fx(1, 4, 7, 5), "w": fx(4, 1, 3, 3)})
+case("Gemm_runtime_alpha_beta", model([helper.make_node("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=-2.0, transB=1)],
+     [("a", F, [7, 13]), ("b", F, [5, 13]), ("c", F, [1, 5])], [("y", F, None)]),
+     {"a": fx(7, 13), "b": fx(5, 13), "c": fx(1, 5)})
+case("MaxPool_3d", model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[1, 2, 2],
+     pads=[0, 1, 1, 1, 1, 1], dilations=[2, 1, 1])], [("x", F, [1, 2, 7, 9, 5])], [("y", F, None)]),
+     {"x": fx(1, 2, 7, 9, 5)})
+case("AveragePool_3d_ceil", model([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 2, 2], strides=[2, 2, 2],
+     pads=[1, 0, 1, 1, 0, 0], ceil_mode=1, count_include_pad=1)], [("x", F, [2, 1, 6, 7, 5])], [("y", F, None)]),
+     {"x": fx(2, 1, 6, 7, 5)})
+case("Gelu_tanh", model([helper.make_node("Gelu", ["x"], ["y"], approximate="tanh")], [("x", F, [3, 37])],
+     [("y", F, None)], opset=20), {"x": fx(3, 37, kind=4.0)})
 
 
 def reference(name, feeds):

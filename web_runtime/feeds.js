@@ -16,6 +16,23 @@ function describe(v) {
 
 const isIntArray = (a, lo, hi) => a.every((x) => Number.isInteger(x) && x >= lo && x <= hi);
 
+// The 8/16/32-bit integer dtypes: their own typed array, or integers that fit.
+function intTypes() {
+  const out = {};
+  for (const [dtype, Arr, lo, hi] of [['int8', Int8Array, -128, 127], ['uint8', Uint8Array, 0, 255],
+    ['int16', Int16Array, -32768, 32767], ['uint16', Uint16Array, 0, 65535], ['uint32', Uint32Array, 0, 2 ** 32 - 1]]) {
+    out[dtype] = {
+      accepts: `${Arr.name} or integer[] in [${lo}, ${hi}]`,
+      to(d) {
+        if (d instanceof Arr) return d.slice();
+        if (Array.isArray(d) && isIntArray(d, lo, hi)) return Arr.from(d);
+        return null;
+      },
+    };
+  }
+  return out;
+}
+
 // Per dtype: what the page may pass, and the conversion to the memory layout (null = not accepted).
 const CONVERT = {
   float32: {
@@ -43,6 +60,34 @@ const CONVERT = {
     to(d) {
       if (d instanceof Int32Array) return d.slice();
       if (Array.isArray(d) && isIntArray(d, -(2 ** 31), 2 ** 31 - 1)) return Int32Array.from(d);
+      return null;
+    },
+  },
+  ...intTypes(),
+  uint64: {
+    accepts: 'BigUint64Array or non-negative integer/bigint[]',
+    to(d) {
+      if (d instanceof BigUint64Array) return d.slice();
+      if (Array.isArray(d)) {
+        if (d.every((x) => typeof x === 'bigint' && x >= 0n)) return BigUint64Array.from(d);
+        if (isIntArray(d, 0, Number.MAX_SAFE_INTEGER)) return BigUint64Array.from(d, BigInt);
+      }
+      return null;
+    },
+  },
+  float64: {
+    accepts: 'Float64Array, Float32Array or number[]',
+    to(d) {
+      if (d instanceof Float64Array) return d.slice();
+      if (d instanceof Float32Array || (Array.isArray(d) && d.every((x) => typeof x === 'number'))) return Float64Array.from(d);
+      return null;
+    },
+  },
+  float16: {
+    accepts: 'Uint16Array of IEEE half bits (or a Float16Array)',
+    to(d) {
+      if (d instanceof Uint16Array) return d.slice();
+      if (typeof Float16Array !== 'undefined' && d instanceof Float16Array) return new Uint16Array(d.slice().buffer);
       return null;
     },
   },

@@ -5,7 +5,8 @@
 
 const ARRAYS = {
   float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
-  int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+  int8: Int8Array, uint8: Uint8Array, bool: Uint8Array, int16: Int16Array, uint16: Uint16Array,
+  uint32: Uint32Array, uint64: BigUint64Array, float16: Uint16Array,
 };
 
 /** [{name, dtype, shape, offset, bytes}] → [{name, dtype, shape, data}], views into one fetched buffer. */

@@ -63,3 +63,25 @@ def validate(text: str, what: str = "kernel") -> None:
     except Exception as e:
         numbered = "\n".join(f"{i + 1:5d} {line}" for i, line in enumerate(text.splitlines()))
         raise KernelBuildError(f"{what}: invalid WGSL: {e}\n{numbered}") from e
+
+
+# WGSL storage has no 8/16-bit integers, no f64 and (core) no f16; int64 kernels carry it as two i32
+# words. A step outside these gets no WebGPU kernel: the bundle still runs it on wasm (the web runtime's
+# webgpuGap names the step), and `gap` says why.
+_SMALL_INTS = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
+_GPU_DTYPES = {"binary": ("float32",) + _SMALL_INTS, "compare": ("float32", "int64", "uint64", "bool") + _SMALL_INTS,
+               "cast": ("float32", "int32", "int64", "bool")}
+_GPU_ELEM_BYTES = {"copy": (1, 4, 8), "where": (1, 4, 8), "gather": (4, 8)}
+
+
+def gap(family: str, params: dict) -> str | None:
+    """None when the WGSL template handles this step; else why it has no WebGPU kernel."""
+    ok = _GPU_DTYPES.get(family)
+    for key in ("dtype", "src", "dst"):
+        d = params.get(key)
+        if d is not None and ok is not None and d not in ok:
+            return f"{family} on {d}: WGSL has no {d} kernels"
+    eb = params.get("elem_bytes")
+    if family in _GPU_ELEM_BYTES and eb not in _GPU_ELEM_BYTES[family]:
+        return f"{family} of {eb}-byte elements: WGSL storage has no {8 * eb}-bit type"
+    return None

@@ -60,8 +60,19 @@ class Lowering:
     def need_const(self, node: Node, idx: int, what: str) -> np.ndarray:
         name = node.inputs[idx] if idx < len(node.inputs) else ""
         if not name or not self.g.is_const(name):
-            raise UnsupportedOpError(f"node {node.name} ({node.op}): input {idx} ({what}) must be a constant")
+            raise self.not_const(node, idx, what)
         return self.g.const(name)
+
+    def not_const(self, node: Node, idx: int, what: str, why: str = "must be a constant") -> UnsupportedOpError:
+        """The error for a run-time value where the lowering needs a compile-time one; a graph input can be
+        frozen by the user, so the error says how and carries its name for tools that retry."""
+        name = node.inputs[idx] if idx < len(node.inputs) else ""
+        msg = f"node {node.name} ({node.op}): input {idx} ({what}) {why}"
+        if name and name in self.g.inputs:
+            return UnsupportedOpError(f"{msg}; {name!r} is a graph input: freeze it at compile time with "
+                                      f"--bind {name}=v1,v2,... or --bind {name}=FILE.npy "
+                                      "(compile_model(bind={...}))", needs_constant=name)
+        return UnsupportedOpError(msg + (f" ({name!r} is computed at run time)" if name else ""))
 
     def need_float(self, node: Node, *names: str) -> None:
         for n in names:

@@ -49,12 +49,21 @@ def lower_conv(L: Lowering, node: Node) -> None:
     if len(L.shape(x)) not in (3, 4):
         raise UnsupportedOpError(f"node {node.name} (Conv): only 1-D and 2-D convolutions are supported, "
                                  f"input has shape {L.shape(x)}")
-    w = L.need_const(node, 1, "weights").astype(np.float32)
-    one_d = w.ndim == 3
+    wname = node.inputs[1]
+    L.need_float(node, wname)
+    # A run-time weight tensor is already the gemm's A operand (and the depthwise filter table) in memory:
+    # [Co, Cg, KH, KW] row-major is [Co, Cg·KH·KW], whatever view a path takes of it.
+    w = L.g.const(wname).astype(np.float32) if L.g.is_const(wname) else None
+    one_d = len(L.shape(wname)) == 3
+    wshape = tuple(L.shape(wname))
     if one_d:
-        w = w[:, :, None, :]
+        wshape = (wshape[0], wshape[1], 1, wshape[2])
     N, Ci, H, W = as_2d(L.shape(x))
-    Co, Cg, KH, KW = w.shape
+    Co, Cg, KH, KW = wshape
+
+    def weights(*shape):
+        return wname if w is None else L.const(node.name + "_w", w.reshape(shape))
+
     G = int(node.attrs.get("group", 1))
     if Cg * G != Ci or Co % G:
         raise UnsupportedOpError(f"node {node.name} (Conv): group {G} does not divide channels {Ci}→{Co}")
@@ -69,10 +78,17 @@ def lower_conv(L: Lowering, node: Node) -> None:
     pt, pl = geo["pads"][0], geo["pads"][1]
     bias = np.zeros(Co, np.float32)
     has_bias = False
+    runtime_bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
-        bias = bias + L.need_const(node, 2, "bias").astype(np.float32)
+        if L.g.is_const(node.inputs[2]):
+            bias = bias + L.g.const(node.inputs[2]).astype(np.float32)
+        else:
+            L.need_float(node, node.inputs[2])
+            runtime_bias = node.inputs[2]
         has_bias = True
     if node.attrs.get("_bias"):
+        if runtime_bias:
+            raise L.not_const(node, 2, "bias", "must be a constant when another bias is fused into the Conv")
         bias = bias + L.g.const(node.attrs["_bias"])
         has_bias = True
     residual = node.attrs.get("_residual")
@@ -82,9 +98,9 @@ def lower_conv(L: Lowering, node: Node) -> None:
 
     if G == Ci and Co == Ci and Cg == 1:
         target = out if residual is None else L.temp(node.name + "_dw", "float32", L.shape(out))
-        args = [x, L.const(node.name + "_w", w.reshape(Co, KH * KW))]
+        args = [x, weights(Co, KH * KW)]
         if has_bias:
-            args.append(L.const(node.name + "_b", bias))
+            args.append(runtime_bias or L.const(node.name + "_b", bias))
         dw_ep = ep if residual is None else {"act": "none", "act_min": 0.0, "act_max": 0.0}
         L.emit(node, "depthwise2d", {"N": N, "C": Ci, "H": H, "W": W, **geom, "bias": has_bias, **dw_ep},
                args + [target], [target])
@@ -92,10 +108,10 @@ def lower_conv(L: Lowering, node: Node) -> None:
             _residual_then_act(L, node, target, residual, out, ep)
         return
 
-    bname = L.const(node.name + "_b", bias) if has_bias else None
+    bname = (runtime_bias or L.const(node.name + "_b", bias)) if has_bias else None
     OHW = OH * OW
     if G == 1 and KH == KW == 1 and sh == sw == 1 and pt == pl == 0 and geo["pads"][2:] == [0, 0] and (H, W) == (OH, OW):
-        wmat = L.const(node.name + "_w", w.reshape(Co, Ci))
+        wmat = weights(Co, Ci)
         emit_gemm(L, node, wmat, x, out, Co, OHW, Ci, [N] if N > 1 else [], [0] if N > 1 else [],
                   [Ci * OHW] if N > 1 else [], [Co * OHW] if N > 1 else [], bias=bname, bias_kind="m",
                   residual=residual)
@@ -104,7 +120,7 @@ def lower_conv(L: Lowering, node: Node) -> None:
     Kc = Cg * KH * KW
     col = L.temp(node.name + "_col", "float32", (N, Ci * KH * KW, OHW))
     L.emit(node, "im2col", {"N": N, "C": Ci, "H": H, "W": W, **geom}, [x, col], [col])
-    wmat = L.const(node.name + "_w", w.reshape(G, Co // G, Kc))
+    wmat = weights(G, Co // G, Kc)
     batch, a_st, b_st, c_st = [], [], [], []
     if N > 1:
         batch.append(N), a_st.append(0), b_st.append(Ci * KH * KW * OHW), c_st.append(Co * OHW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..ir import Node
+from ..ir import DTYPE_SIZES, INT_DTYPES, Node
 from .common import Lowering, broadcast_strides, collapse, lowers
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
@@ -31,7 +31,9 @@ def lower_binary(L: Lowering, node: Node) -> None:
         raise UnsupportedOpError(f"node {node.name} ({node.op}): only the two-input form is supported")
     a, b = node.inputs
     out = node.outputs[0]
-    L.need_float(node, a, b)
+    dt = L.dtype(a)
+    if dt != "float32" or L.dtype(b) != "float32":
+        return _binary_typed(L, node, a, b, out)
     op = BINARY[node.op]
     if node.op == "Pow" and L.g.is_const(b) and L.g.const(b).size == 1:
         e = float(L.g.const(b).reshape(-1)[0])
@@ -46,16 +48,45 @@ def lower_binary(L: Lowering, node: Node) -> None:
                             "a_strides": sa, "b_strides": sb}, [a, b, out], [out])
 
 
+def _binary_typed(L: Lowering, node: Node, a: str, b: str, out: str) -> None:
+    """Integer, float16 and float64 arithmetic: the binary kernel's element-wise path. Pow's exponent may
+    have another dtype than its base: it is cast to the base's (ints) or to float32 (a float32 base)."""
+    da, db = L.dtype(a), L.dtype(b)
+    if node.op == "Pow" and da != db:
+        if da == "float32" or (da in INT_DTYPES and db in INT_DTYPES):
+            b = cast_to(L, node, b, da)
+        else:
+            raise UnsupportedOpError(f"node {node.name} (Pow): a {da} base with a {db} exponent is not supported")
+    elif da != db:
+        raise UnsupportedOpError(f"node {node.name} ({node.op}): inputs are {da}/{db}; expected one dtype")
+    if da == "float32":
+        return lower_binary(L, Node(node.op, node.name, [a, b], [out], node.attrs))
+    if da not in INT_DTYPES + ("float16", "float64") or (node.op == "Pow" and da not in INT_DTYPES):
+        raise UnsupportedOpError(f"node {node.name} ({node.op}): {da} inputs are not supported")
+    shape, (sa, sb) = _strides(L, out, a, b)
+    L.emit(node, "binary", {"op": BINARY[node.op], "shape": shape, "a_strides": sa, "b_strides": sb, "dtype": da},
+           [a, b, out], [out])
+
+
+def cast_to(L: Lowering, node: Node, x: str, dtype: str) -> str:
+    y = L.temp(f"{node.name}_{dtype}", dtype, L.shape(x))
+    lower_cast(L, Node("Cast", node.name, [x], [y], {}))
+    return y
+
+
 def _variadic(L: Lowering, node: Node) -> None:
     """Max/Min of 1 or 3+ inputs: a chain of two-input steps (one input: a copy)."""
     ins, out = [i for i in node.inputs if i], node.outputs[0]
-    L.need_float(node, *ins)
     if len(ins) == 1:
+        if L.dtype(ins[0]) != "float32":
+            from .movement import emit_copy
+            n = max(int(np.prod(L.shape(out))), 1)
+            return emit_copy(L, node, ins[0], out, [n], [1], [1])
         return unary(L, node, "identity", ins[0], out)
     acc = ins[0]
     for k, b in enumerate(ins[1:], 1):
         shape = tuple(np.broadcast_shapes(L.shape(acc), L.shape(b)))
-        dst = out if k == len(ins) - 1 else L.temp(f"{node.name}_{k}", "float32", shape)
+        dst = out if k == len(ins) - 1 else L.temp(f"{node.name}_{k}", L.dtype(out), shape)
         lower_binary(L, Node(node.op, node.name, [acc, b], [dst], {}))
         acc = dst
 
@@ -65,9 +96,10 @@ def _clip_runtime(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     ins = node.inputs + ["", ""]
     lo, hi = ins[1], ins[2]
-    L.need_float(node, *[i for i in (lo, hi) if i])
+    if not lo and not hi:
+        return _variadic(L, Node("Max", node.name, [x], [out], {}))
     if lo and hi:
-        mid = L.temp(f"{node.name}_lo", "float32", L.shape(out))
+        mid = L.temp(f"{node.name}_lo", L.dtype(out), L.shape(out))
         lower_binary(L, Node("Max", node.name, [x, lo], [mid], {}))
         lower_binary(L, Node("Min", node.name, [mid, hi], [out], {}))
     else:
@@ -77,6 +109,8 @@ def _clip_runtime(L: Lowering, node: Node) -> None:
 @lowers(*UNARY)
 def lower_unary(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
+    if node.op == "Clip" and L.dtype(x) != "float32":
+        return _clip_runtime(L, node)  # integer bounds: Max/Min steps in x's dtype
     L.need_float(node, x)
     lo = hi = 0.0
     if node.op == "Clip":
@@ -85,18 +119,47 @@ def lower_unary(L: Lowering, node: Node) -> None:
         if bounds is None:
             return _clip_runtime(L, node)
         lo, hi = bounds
+    if node.op == "Gelu" and node.attrs.get("approximate", "none") in ("tanh", b"tanh"):
+        return _gelu_tanh(L, node, x, out)
     if node.op == "Gelu" and node.attrs.get("approximate", "none") not in ("none", b"none"):
-        raise UnsupportedOpError(f"node {node.name} (Gelu): approximate='tanh' is not supported")
+        raise UnsupportedOpError(f"node {node.name} (Gelu): approximate={node.attrs['approximate']!r} is not supported")
     unary(L, node, UNARY[node.op], x, out, lo, hi)
+
+
+def _gelu_tanh(L: Lowering, node: Node, x: str, out: str) -> None:
+    """0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) from elementwise steps (rare in inference graphs,
+    so no kernel of its own)."""
+    n = int(np.prod(L.shape(out)))
+    flat = {"shape": [n], "a_strides": [1]}
+
+    def step(op, a, b, dst, scalar=False):
+        L.emit(node, "binary", {"op": op, **flat, "b_strides": [0 if scalar else 1]}, [a, b, dst], [dst])
+
+    def c(v):
+        return L.const(f"{node.name}_c", np.float32([v]))
+
+    t = L.temp(node.name + "_t", "float32", L.shape(out))
+    step("mul", x, x, t)
+    step("mul", t, c(0.044715), t, scalar=True)
+    step("mul", t, x, t)
+    step("add", t, x, t)
+    step("mul", t, c(np.sqrt(2 / np.pi)), t, scalar=True)
+    L.emit(node, "unary", {"op": "tanh", "n": n, "act_min": 0.0, "act_max": 0.0}, [t, t], [t])
+    step("add", t, c(1.0), t, scalar=True)
+    step("mul", t, x, t)
+    step("mul", t, c(0.5), out, scalar=True)
 
 
 @lowers("Where")
 def lower_where(L: Lowering, node: Node) -> None:
     c, x, y = node.inputs
     out = node.outputs[0]
-    L.need_float(node, x, y)
+    if L.dtype(x) != L.dtype(y) or L.dtype(c) != "bool":
+        raise UnsupportedOpError(f"node {node.name} (Where): inputs are {L.dtype(c)}/{L.dtype(x)}/{L.dtype(y)}; "
+                                 "expected a bool condition and one value dtype")
     shape, (sc, sx, sy) = _strides(L, out, c, x, y)
-    L.emit(node, "where", {"shape": shape, "c_strides": sc, "x_strides": sx, "y_strides": sy, "elem_bytes": 4},
+    L.emit(node, "where", {"shape": shape, "c_strides": sc, "x_strides": sx, "y_strides": sy,
+                           "elem_bytes": DTYPE_SIZES[L.dtype(x)]},
            [c, x, y, out], [out])
 
 
@@ -104,9 +167,9 @@ def lower_where(L: Lowering, node: Node) -> None:
 def lower_compare(L: Lowering, node: Node) -> None:
     a, b = node.inputs
     out = node.outputs[0]
-    if L.dtype(a) not in ("float32", "int64") or L.dtype(a) != L.dtype(b):
+    if L.dtype(a) not in DTYPE_SIZES or L.dtype(a) != L.dtype(b):
         raise UnsupportedOpError(f"node {node.name} ({node.op}): inputs are {L.dtype(a)}/{L.dtype(b)}; "
-                                 "float32 or int64 pairs are supported")
+                                 f"expected two inputs of one dtype of {', '.join(DTYPE_SIZES)}")
     shape, (sa, sb) = _strides(L, out, a, b)
     L.emit(node, "compare", {"op": COMPARE[node.op], "shape": shape, "a_strides": sa, "b_strides": sb,
                              "dtype": L.dtype(a)}, [a, b, out], [out])
@@ -116,7 +179,7 @@ def lower_compare(L: Lowering, node: Node) -> None:
 def lower_cast(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     src, dst = L.dtype(x), L.dtype(out)
-    supported = ("float32", "int64", "int32", "bool")
+    supported = tuple(DTYPE_SIZES)
     if src not in supported or dst not in supported:
         raise UnsupportedOpError(f"node {node.name} (Cast): {src} → {dst} is not supported; dtypes: {', '.join(supported)}")
     if src == dst:

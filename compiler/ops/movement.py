@@ -11,14 +11,18 @@ from .common import Lowering, broadcast_strides, collapse, contiguous_strides, l
 
 @lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
 def lower_alias(L: Lowering, node: Node) -> None:
-    if node.op == "Dropout" and len([o for o in node.outputs if o]) > 1:
-        raise UnsupportedOpError(f"node {node.name} (Dropout): the mask output is not supported")
     if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:
         # training_mode=true drops at random: only the ratio-0 case is the identity.
         training = L.need_const(node, 2, "training_mode")
         ratio = L.need_const(node, 1, "ratio") if node.inputs[1] else np.array(0.5)
         if training.reshape(-1)[0] and float(ratio.reshape(-1)[0]) != 0.0:
             raise UnsupportedOpError(f"node {node.name} (Dropout): training_mode=true (random dropout) is not supported")
+    if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
+        # Inference (or ratio 0) keeps every element: the mask is all true, a constant.
+        mask = node.outputs[1]
+        ones = L.const(f"{node.name}_mask", np.ones(L.shape(mask), np.bool_))
+        n = max(int(np.prod(L.shape(mask))), 1)
+        emit_copy(L, node, ones, mask, [n], [1], [1])
     L.alias(node.outputs[0], node.inputs[0])
 
 

@@ -12,11 +12,15 @@ from .conv import as_2d, conv_geometry
 @lowers("MaxPool", "AveragePool")
 def lower_pool(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
+    if node.op == "MaxPool" and L.dtype(x) in ("int8", "uint8", "int16", "uint16") and len(node.outputs) == 1:
+        return _small_int_max(L, node, x, out)
     L.need_float(node, x)
     if len([o for o in node.outputs if o]) > 1:
         raise UnsupportedOpError(f"node {node.name} (MaxPool): the Indices output is not supported")
+    if len(L.shape(x)) == 5:
+        return _pool3d(L, node, x, out)
     if len(L.shape(x)) not in (3, 4):
-        raise UnsupportedOpError(f"node {node.name} ({node.op}): only 1-D and 2-D pooling is supported, got {L.shape(x)}")
+        raise UnsupportedOpError(f"node {node.name} ({node.op}): only 1-D, 2-D and 3-D pooling is supported, got {L.shape(x)}")
     one_d = len(L.shape(x)) == 3
     N, C, H, W = as_2d(L.shape(x))
     k = list(node.attrs["kernel_shape"])
@@ -31,6 +35,37 @@ def lower_pool(L: Lowering, node: Node) -> None:
               "mode": "max" if node.op == "MaxPool" else "avg",
               "count_include_pad": bool(node.attrs.get("count_include_pad", 0))}
     L.emit(node, "pool2d", params, [x, out], [out])
+
+
+def _small_int_max(L: Lowering, node: Node, x: str, out: str) -> None:
+    """Max pooling of 8/16-bit integers through float32, which holds them exactly."""
+    from .elementwise import cast_to, lower_cast
+    xf = cast_to(L, node, x, "float32")
+    yf = L.temp(node.name + "_yf", "float32", L.shape(out))
+    lower_pool(L, Node(node.op, node.name, [xf], [yf], node.attrs))
+    lower_cast(L, Node("Cast", node.name, [yf], [out], {}))
+
+
+def _pool3d(L: Lowering, node: Node, x: str, out: str) -> None:
+    """3-D pooling as two pool2d passes: every (H, W) plane of every depth slice, then the depth axis as
+    the rows of [D, OH·OW] planes. Exact for both modes: a max of maxes, and an average whose divisor (the
+    tap count, with or without padding) is the product of the per-axis counts."""
+    N, C, D, H, W = L.shape(x)
+    _, _, OD, OH, OW = L.shape(out)
+    k = list(node.attrs["kernel_shape"])
+    geo = conv_geometry(node, [D, H, W], k, [OD, OH, OW])
+    (sd, sh, sw), (dd, dh, dw), pads = geo["strides"], geo["dil"], geo["pads"]
+    mode = "max" if node.op == "MaxPool" else "avg"
+    cip = bool(node.attrs.get("count_include_pad", 0))
+    mid = L.temp(node.name + "_hw", "float32", (N, C, D, OH, OW))
+    L.emit(node, "pool2d", {"planes": N * C * D, "H": H, "W": W, "OH": OH, "OW": OW, "KH": k[1], "KW": k[2],
+                            "stride_h": sh, "stride_w": sw, "pad_t": pads[1], "pad_l": pads[2], "pad_b": pads[4],
+                            "pad_r": pads[5], "dil_h": dh, "dil_w": dw, "mode": mode, "count_include_pad": cip},
+           [x, mid], [mid])
+    L.emit(node, "pool2d", {"planes": N * C, "H": D, "W": OH * OW, "OH": OD, "OW": OH * OW, "KH": k[0], "KW": 1,
+                            "stride_h": sd, "stride_w": 1, "pad_t": pads[0], "pad_l": 0, "pad_b": pads[3],
+                            "pad_r": 0, "dil_h": dd, "dil_w": 1, "mode": mode, "count_include_pad": cip},
+           [mid, out], [out])
 
 
 @lowers("GlobalAveragePool", "GlobalMaxPool")
