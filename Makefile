@@ -3,15 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # chromium: the browser tests; firefox-esr + mesa-vulkan-drivers (lavapipe): Firefox WebGPU and
-# native WebGPU through wgpu-py; xvfb for engines that need a display.
-APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb
+# native WebGPU through wgpu-py; xvfb for engines that need a display; webkit2gtk-driver
+# (WebKitWebDriver; MiniBrowser comes with its libwebkit2gtk-4.1-0 dependency) for WebKitGTK.
+APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb webkit2gtk-driver
 STAMP := .setup-stamps
 
 .PHONY: setup demo test bench bench-webgpu conformance clean fuzz
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
-$(STAMP)/apt:
+# Depends on the Makefile so that a package added to APT_PACKAGES is installed on machines set up before.
+$(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
 	@missing="$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
 	if ! command -v node >/dev/null; then missing="$$missing nodejs npm"; fi; \

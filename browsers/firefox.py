@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 WEBGPU_PREFS = {"dom.webgpu.enabled": True, "gfx.webgpu.ignore-blocklist": True}
 
@@ -27,8 +27,10 @@ def firefox_path() -> str:
 
 
 @contextlib.contextmanager
-def launch_firefox(webgpu: bool = False, timeout_s: float = 60.0) -> Iterator["playwright.sync_api.Browser"]:  # noqa: F821
-    """A headless Firefox `Browser` (WebGPU enabled with `webgpu`); gone with its profile when the block exits."""
+def launch_firefox(webgpu: bool = False, timeout_s: float = 60.0, *,
+                   prefs: Mapping[str, object] | None = None) -> Iterator["playwright.sync_api.Browser"]:  # noqa: F821
+    """A headless Firefox `Browser` (WebGPU enabled with `webgpu`); gone with its profile when the block exits.
+    `prefs` (e.g. a browser matrix config's JIT tier) go on top of the WebGPU ones."""
     from .playwright_driver import playwright
 
     with playwright() as pw:
@@ -36,7 +38,7 @@ def launch_firefox(webgpu: bool = False, timeout_s: float = 60.0) -> Iterator["p
             channel="moz-firefox",
             executable_path=firefox_path(),
             headless=True,
-            firefox_user_prefs=WEBGPU_PREFS if webgpu else {},
+            firefox_user_prefs={**(WEBGPU_PREFS if webgpu else {}), **(prefs or {})},
             timeout=timeout_s * 1000,
         )
         try:
