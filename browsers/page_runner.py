@@ -218,7 +218,7 @@ class BrowserHarness:
     def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
                    *, backend: str = "wasm", worker: bool = True, relaxed_simd: bool | None = None,
                    profile_runs: int = 0, tune_budget_ms: int = 0, on_progress=None,
-                   shared_context: bool = False, threads: int = 1) -> dict:
+                   shared_context: bool = False, threads: int = 1, warmup_ms: int = 0) -> dict:
         """Outputs (name → array), latency_ms {first, median, p90, runs}, backend (what ran: 'wasm' or
         'webgpu'), fallback_reason, relaxed_simd, worker, ran_in, ...; with profile_runs > 0 also
         `profile`: per-step median ms after the timed runs. `backend`: 'wasm', 'webgpu' or 'auto'.
@@ -231,7 +231,7 @@ class BrowserHarness:
             value = self._drive(
                 "run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker, "backend": backend,
                              "relaxedSimd": relaxed_simd, "profileRuns": profile_runs, "tuneBudgetMs": tune_budget_ms,
-                             "threads": threads},
+                             "threads": threads, "warmupMs": warmup_ms},
                 inputs, on_progress=on_progress, shared_context=shared_context)
         out = self._result(value)
         out.update(backend=value["info"]["backend"], fallback_reason=value["info"]["fallbackReason"],
@@ -241,7 +241,7 @@ class BrowserHarness:
         return out
 
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
-                *, ep: str = "wasm", threads: int = 1, proxy: bool = False) -> dict:
+                *, ep: str = "wasm", threads: int = 1, proxy: bool = False, warmup_ms: int = 0) -> dict:
         """The same on onnxruntime-web: `ep` 'wasm' (SIMD, `threads` threads, main thread unless `proxy`)
         or 'webgpu' (its WebGPU EP, on the same adapter as the runtime's webgpu backend)."""
         if ep not in ("wasm", "webgpu"):
@@ -255,7 +255,8 @@ class BrowserHarness:
             raise RuntimeError("onnxruntime-web is not installed: run `npm ci` in the repository root")
         with self.mounted(onnx_path.parent) as model_dir:
             value = self._drive("ort.html", {"modelUrl": model_dir + onnx_path.name, "runs": runs,
-                                             "ep": ep, "threads": threads, "proxy": proxy}, inputs)
+                                             "ep": ep, "threads": threads, "proxy": proxy,
+                                             "warmupMs": warmup_ms}, inputs)
         out = self._result(value)
         out.update(backend=value["info"]["backend"], relaxed_simd=None, worker=proxy,
                    ran_in="DedicatedWorkerGlobalScope" if proxy else "Window")

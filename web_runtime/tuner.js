@@ -11,6 +11,7 @@
 
 // A new best must beat the current one by this much: timing noise alone should not swap kernels.
 const MARGIN = 0.98;
+const CONFIRM_PAIRS = 3;
 
 export const DEFAULT_BUDGET_MS = 30000;
 
@@ -21,7 +22,7 @@ export const DEFAULT_BUDGET_MS = 30000;
  * Resolves to {complete, elapsedMs, measured, total, defaultMs, bestMs, groups: [{key, winner, done, times}]}.
  */
 export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_MS, onProgress = null,
-  now = () => performance.now(), pause = () => new Promise((r) => setTimeout(r, 0)), shouldStop = () => false }) {
+  warmupMs = 1000, now = () => performance.now(), pause = () => new Promise((r) => setTimeout(r, 0)), shouldStop = () => false }) {
   const t0 = now();
   const state = groups.map((g) => ({
     g, times: new Array(g.candidates.length).fill(null), best: g.winner ?? 0, done: Boolean(g.done),
@@ -64,6 +65,18 @@ export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_M
 
   for (const s of state) if (s.best !== 0) await apply(s.g, s.g.candidates[s.best]);
   let stopped = false;
+  // Warm up first (tier-up, a page that just loaded): timings taken in the first second drift.
+  if (todo.length && warmupMs > 0) {
+    const w0 = now();
+    while (now() - w0 < warmupMs && !overBudget()) {
+      await pause();
+      try {
+        await measure(todo[0].g, todo[0].g.candidates[todo[0].best]);
+      } catch {
+        break;
+      }
+    }
+  }
   // The baseline of each group is what runs now: the default, or a cached winner of an unfinished search.
   for (const s of todo) {
     if (overBudget()) { stopped = true; break; }
@@ -83,12 +96,21 @@ export async function tune({ groups, measure, apply, budgetMs = DEFAULT_BUDGET_M
     }
     s.tried = i;
     if (best !== base) {
-      // Confirm against the baseline once more: the baseline was timed first, cold.
-      const first = s.times[best];
-      await time(s, base, false);
-      await time(s, best, false);
-      if (Math.min(first, s.times[best]) >= s.times[base] * MARGIN) best = base;
-      else s.times[best] = Math.min(first, s.times[best]);
+      // Confirm in alternating pairs (base, best, base, best, …): each search timing was taken at a
+      // different moment, and a drifting machine (a page that just loaded) would otherwise crown
+      // whichever candidate happened to be timed last. The medians of the pairs decide.
+      const a = [];
+      const b = [];
+      for (let r = 0; r < CONFIRM_PAIRS; r++) {
+        await time(s, base, false);
+        a.push(s.times[base]);
+        await time(s, best, false);
+        b.push(s.times[best]);
+      }
+      const med = (v) => [...v].sort((x, y) => x - y)[v.length >> 1];
+      s.times[base] = med(a);
+      s.times[best] = med(b);
+      if (s.times[best] >= s.times[base] * MARGIN) best = base;
     }
     if (best !== s.best) await apply(s.g, s.g.candidates[best]);
     s.best = best;

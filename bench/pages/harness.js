@@ -38,6 +38,21 @@ export async function encodeOutputs(outputs) {
 }
 
 /** Call `once` n times back to back; latency of each call in ms (performance.now, page clock). */
+/**
+ * Untimed runs until `ms` have passed (and at least one): on this machine a fresh page's runs keep
+ * getting faster for about a second (browser start-up work on the other core, wasm tier-up), so a
+ * fixed count of warm-up runs under-warms fast models. Both runtimes' pages use it alike.
+ */
+export async function warmUp(ms, once) {
+  const t0 = performance.now();
+  let n = 0;
+  while (n === 0 || performance.now() - t0 < ms) {
+    await once(n);
+    n += 1;
+  }
+  return n;
+}
+
 export async function timeRuns(n, once) {
   const times = [];
   let last;

@@ -3,11 +3,11 @@
 // SIMD. ep 'webgpu': its WebGPU EP, on the adapter navigator.gpu gives this page, the one the
 // runtime's webgpu backend gets. In 1.30.0 that EP ships in ort.webgpu.min.mjs (the native WebGPU EP,
 // ort-wasm-simd-threaded.asyncify.wasm); ort.all.min.mjs carries the older JSEP build instead.
-import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
+import { encodeOutputs, expose, loadTensors, timeRuns, warmUp } from './harness.js';
 
 const BUILDS = { wasm: '/ort/ort.wasm.min.mjs', webgpu: '/ort/ort.webgpu.min.mjs' };
 
-async function runOrt({ modelUrl, inputsUrl, inputs, runs, ep = 'wasm', threads = 1, proxy = false }) {
+async function runOrt({ modelUrl, inputsUrl, inputs, runs, ep = 'wasm', threads = 1, proxy = false, warmupMs = 0 }) {
   if (!BUILDS[ep]) throw new Error(`unknown execution provider ${JSON.stringify(ep)} (known: ${Object.keys(BUILDS).join(', ')})`);
   const ort = await import(BUILDS[ep]);
   // env must be set before the first session: ORT reads it once when it initialises wasm.
@@ -24,6 +24,7 @@ async function runOrt({ modelUrl, inputsUrl, inputs, runs, ep = 'wasm', threads 
     // needs its own copies, made inside the timed region as nnjit's session.run() makes them.
     const feeds = (copy) => Object.fromEntries(tensors.map((t) => [t.name, new ort.Tensor(t.dtype, copy ? t.data.slice() : t.data, t.shape)]));
     const shared = proxy ? null : feeds(false);
+    if (warmupMs > 0) await warmUp(warmupMs, () => session.run(shared ?? feeds(true)));
     const { times, last } = await timeRuns(runs, () => session.run(shared ?? feeds(true)));
     const outputs = Object.fromEntries(session.outputNames.map((n) => [n, { data: last[n].data, dims: last[n].dims, dtype: last[n].type }]));
     const adapter = ep === 'webgpu' ? ort.env.webgpu?.adapter?.info : null;

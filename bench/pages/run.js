@@ -1,9 +1,9 @@
 // Runs an nnjit bundle: create the session, then `runs` timed runs on the same inputs.
 import { Session } from '/nnjit/index.js';
-import { encodeOutputs, expose, loadTensors, timeRuns } from './harness.js';
+import { encodeOutputs, expose, loadTensors, timeRuns, warmUp } from './harness.js';
 
 async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm', worker = true, relaxedSimd, profileRuns = 0,
-  tuneBudgetMs = 0, waitForTuning = true, threads = 1 }) {
+  tuneBudgetMs = 0, waitForTuning = true, threads = 1, warmupMs = 0 }) {
   const t0 = performance.now();
   const progress = [];
   const session = await Session.create(bundleUrl, {
@@ -18,6 +18,7 @@ async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm',
     const tensors = await loadTensors(inputsUrl, inputs);
     const feeds = Object.fromEntries(tensors.map((t) => [t.name, { data: t.data, dims: t.shape }]));
     const computeMs = [];
+    if (warmupMs > 0) await warmUp(warmupMs, () => session.run(feeds));
     const { times, last } = await timeRuns(runs, async () => {
       const out = await session.run(feeds);
       computeMs.push(session.lastRunStats.computeMs);

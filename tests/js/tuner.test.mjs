@@ -20,6 +20,7 @@ function harness(groups, { budgetMs = 1e9, clockPerMeasure = 0 } = {}) {
       groups,
       budgetMs,
       now: () => clock,
+      warmupMs: 0,
       pause: noPause,
       measure: async (g, c) => {
         measured.push([g.key, c.id]);
@@ -104,4 +105,18 @@ test('an unfinished search resumes where it stopped, against the cached winner',
   assert.equal(r.groups[0].winner, 4);
   assert.equal(r.groups[0].tried, 6);
   assert.equal(r.complete, true);
+});
+
+test('a drifting machine does not crown the candidate timed last', async () => {
+  // Every candidate costs the same, but each measurement reads 1% faster than the one before (a
+  // page that is still warming up): the search sees later candidates as faster; the alternating
+  // confirmation must not be fooled.
+  let calls = 0;
+  const g = planted([4, 4, 4, 4, 4, 4, 4, 4]);
+  const r = await tune({
+    groups: [g], warmupMs: 0, now: () => 0, pause: async () => {},
+    measure: async (grp, c) => c.ms * 0.99 ** calls++,
+    apply: async () => {},
+  });
+  assert.equal(r.groups[0].winner, 0);
 });
