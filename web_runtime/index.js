@@ -212,13 +212,18 @@ export class Session {
       const reply = this.#channel.call('runShared', {});
       // While the worker computes, allocate the output arrays and fault their pages in (fill): a
       // fresh buffer's first touch costs ~0.8 ms per MiB here, which would otherwise follow the run.
-      const outs = io.outputs.layout.map(({ bytes }, i) => {
+      // Not when the session's threads take every core: then this would slow a kernel thread down
+      // (measured: a 2-thread 512³ gemm on 2 cores went from 2.9 to 4.4+ ms).
+      const overlap = (this.#info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
+      const alloc = () => io.outputs.layout.map(({ bytes }, i) => {
         const { Array: Arr, bytes: size } = DTYPES[this.#info.outputs[i].dtype];
         const a = new Arr(bytes / size);
-        new Uint8Array(a.buffer).fill(0);
+        if (overlap) new Uint8Array(a.buffer).fill(0);
         return a;
       });
+      let outs = overlap ? alloc() : null;
       const { stats, state } = await reply;
+      outs ??= alloc();
       Object.assign(this.#info, state);
       this.lastRunStats = stats;
       const result = {};
