@@ -3,7 +3,6 @@ kind on odd shapes, candidates of the zoo's gemm shapes, and run_part against ru
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -221,17 +220,12 @@ def zoo_gemm_shapes():
 
 
 def test_zoo_gemm_candidates(zoo_gemm_shapes):
-    """Candidates of every zoo gemm shape: all of them when the gemm is small, a seeded sample of
-    four plus the default above ~4 MFLOP (test_every_kind_on_odd_shapes covers every kind)."""
+    """Every candidate of every zoo gemm shape (~30 s), plain and relaxed, against numpy."""
     assert len(zoo_gemm_shapes) >= 15
     rng = np.random.default_rng(2026)
     for n, (M, N, K, batch, packed) in enumerate(zoo_gemm_shapes):
         pw = packing_width(M, N, K) if packed else None
         space = wasm_gemm_space_all(M, N, K, packed_nr=pw)
-        flops = 2 * M * N * K * max(1, math.prod(batch))
-        if flops > 4e6:
-            pick = rng.choice(np.arange(1, len(space)), size=min(4, len(space) - 1), replace=False)
-            space = [space[0]] + [space[i] for i in sorted(pick)]
         for i, s in enumerate(space):
             epi = EPILOGUES[(n + i) % len(EPILOGUES)]
             if epi[2] in ("sigmoid", "tanh", "gelu") and M * N < 16:
