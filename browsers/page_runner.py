@@ -190,7 +190,7 @@ class BrowserHarness:
                         if p:
                             on_progress(p)
                         time.sleep(0.2)
-                handle = page.wait_for_function("() => window.nnjitBench.result", polling="raf", timeout=self.timeout_s * 1000)
+                handle = page.wait_for_function("() => window.nnjitBench.result", polling=200, timeout=self.timeout_s * 1000)
                 result = handle.json_value()
             finally:
                 page.close()
