@@ -50,6 +50,9 @@ export class ThreadPool {
 
   #join() {
     const { ctl } = this;
+    // The helpers' parts end about when ours does: spin a little before sleeping (see thread_worker.js).
+    const until = performance.now() + 0.5;
+    while (Atomics.load(ctl, CTL.REMAIN) !== 0 && performance.now() < until);
     for (let r = Atomics.load(ctl, CTL.REMAIN); r !== 0; r = Atomics.load(ctl, CTL.REMAIN)) {
       Atomics.wait(ctl, CTL.REMAIN, r, 10000);
     }
