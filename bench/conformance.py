@@ -113,6 +113,12 @@ def compare(expected, actual) -> str | None:
         return f"shape {list(actual.shape)} != expected {list(expected.shape)}"
     if actual.dtype != expected.dtype:
         return f"dtype {actual.dtype} != expected {expected.dtype}"
+    if expected.dtype.kind == "V" and expected.dtype.itemsize <= 2:
+        # ml_dtypes' floats (bfloat16, float8, float4): compared as the float32 values they hold
+        try:
+            expected, actual = expected.astype(np.float32), actual.astype(np.float32)
+        except (TypeError, ValueError):
+            pass
     if expected.dtype.kind in "fc":
         nan_e, nan_a = np.isnan(expected), np.isnan(actual)
         if (nan_e != nan_a).any():

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from .errors import BundleError
-from .ir import DTYPE_SIZES as DTYPE_BYTES
+from .ir import NP_DTYPES as DTYPE_BYTES  # the dtypes a bundle may hold (membership only)
+from .ir import tensor_bytes
 
 FORMAT = "nnjit-bundle"
 VERSION = 1
@@ -162,8 +163,8 @@ def check_manifest(m: dict) -> dict[int, dict]:
             raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", dtype)
         shape = _shape(t.get("shape"), f"{f}.shape")
         nbytes = _int(t, "bytes", f)
-        if nbytes != _numel(shape) * DTYPE_BYTES[dtype]:
-            raise _fail(f"{f}.bytes", f"{_numel(shape) * DTYPE_BYTES[dtype]} (shape {shape} of {dtype})", nbytes)
+        if nbytes != tensor_bytes(dtype, _numel(shape)):
+            raise _fail(f"{f}.bytes", f"{tensor_bytes(dtype, _numel(shape))} (shape {shape} of {dtype})", nbytes)
         storage = t.get("storage")
         if not isinstance(storage, str) or storage not in ("weight", "arena"):
             raise _fail(f"{f}.storage", "'weight' or 'arena'", storage)
@@ -206,7 +207,7 @@ def check_manifest(m: dict) -> dict[int, dict]:
             if not _is_int(tid) or tid not in tensors:
                 raise _fail(f"{f}.tensor", "the id of a listed tensor", tid)
             t = tensors[tid]
-            if _numel(shape) * DTYPE_BYTES[dtype] != t["bytes"]:
+            if tensor_bytes(dtype, _numel(shape)) != t["bytes"]:
                 raise _fail(f"{f}.shape", f"{t['bytes']} bytes like tensor {tid}", f"{shape} of {dtype}")
 
     for k, s in enumerate(m["steps"]):

@@ -13,7 +13,7 @@ import numpy as np
 from .bundle import load_bundle
 from .errors import BundleError
 from .feeds import check_feeds
-from .ir import NP_DTYPES
+from .ir import from_bytes, to_bytes
 from .wgpu_native import device
 
 
@@ -104,7 +104,7 @@ class GPUSession:
         checked = check_feeds(m["inputs"], feeds)
         for spec in m["inputs"]:
             x = checked[spec["name"]]
-            raw = x.tobytes()
+            raw = to_bytes(x, spec["dtype"])
             self.dev.queue.write_buffer(self.arena, self.tensors[spec["tensor"]]["offset"], raw + bytes(_round4(len(raw)) - len(raw)))
         self.dev.queue.submit([self._encode()])
         return self._read_outputs()
@@ -115,7 +115,7 @@ class GPUSession:
             t = self.tensors[o["tensor"]]
             buf = self.weights if t["storage"] == "weight" else self.arena
             raw = self.dev.queue.read_buffer(buf, t["offset"], _round4(t["bytes"]))
-            out[o["name"]] = np.frombuffer(raw, np.uint8)[:t["bytes"]].view(NP_DTYPES[o["dtype"]]).reshape(o["shape"]).copy()
+            out[o["name"]] = from_bytes(raw, o["dtype"], tuple(o["shape"]))
         return out
 
     def time_runs(self, feeds, runs: int = 10) -> list[float]:

@@ -13,6 +13,56 @@ NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool"
 INT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
+# Cast-only dtypes: ONNX's bfloat16, 8-bit floats, float4 and 4/2-bit integers (packed two/four per byte,
+# the first element in the low bits, as ONNX stores them). Only Cast reads or writes them (lower.check);
+# numpy holds them as ml_dtypes types (what onnx's numpy_helper returns), one element per array item.
+CAST_ONLY_BITS = {"bfloat16": 16, "float8e4m3fn": 8, "float8e4m3fnuz": 8, "float8e5m2": 8, "float8e5m2fnuz": 8,
+                  "float8e8m0": 8, "float4e2m1": 4, "int4": 4, "uint4": 4, "int2": 2, "uint2": 2}
+PACKED = ("float4e2m1", "int4", "uint4", "int2", "uint2")
+
+
+def _ml_dtypes() -> dict:
+    import ml_dtypes as md
+    return {"bfloat16": md.bfloat16, "float8e4m3fn": md.float8_e4m3fn, "float8e4m3fnuz": md.float8_e4m3fnuz,
+            "float8e5m2": md.float8_e5m2, "float8e5m2fnuz": md.float8_e5m2fnuz, "float8e8m0": md.float8_e8m0fnu,
+            "float4e2m1": md.float4_e2m1fn, "int4": md.int4, "uint4": md.uint4, "int2": md.int2, "uint2": md.uint2}
+
+
+NP_DTYPES.update(_ml_dtypes())
+
+
+def dtype_bits(dtype: str) -> int:
+    return 8 * DTYPE_SIZES[dtype] if dtype in DTYPE_SIZES else CAST_ONLY_BITS[dtype]
+
+
+def tensor_bytes(dtype: str, n: int) -> int:
+    """Bytes of n elements in memory: packed dtypes round up to whole bytes."""
+    return (int(n) * dtype_bits(dtype) + 7) // 8
+
+
+def to_bytes(arr: np.ndarray, dtype: str) -> bytes:
+    """An array's memory image: packed dtypes two (four) elements per byte, the first in the low bits."""
+    if dtype not in PACKED:
+        return np.ascontiguousarray(arr).tobytes()
+    bits = CAST_ONLY_BITS[dtype]
+    k = 8 // bits
+    v = np.ascontiguousarray(arr).reshape(-1).view(np.uint8) & ((1 << bits) - 1)
+    v = np.concatenate([v, np.zeros((-v.size) % k, np.uint8)]).reshape(-1, k)
+    return (v << (np.arange(k, dtype=np.uint8) * bits)).sum(axis=1, dtype=np.uint8).tobytes()
+
+
+def from_bytes(raw, dtype: str, shape) -> np.ndarray:
+    """The inverse of to_bytes: an array of `shape` read from a memory image."""
+    n = int(np.prod(shape, dtype=np.int64))
+    buf = np.frombuffer(bytes(raw), np.uint8)[:tensor_bytes(dtype, n)]
+    if dtype not in PACKED:
+        return buf.view(NP_DTYPES[dtype]).reshape(shape).copy()
+    bits = CAST_ONLY_BITS[dtype]
+    k = 8 // bits
+    # ml_dtypes holds each element as its bit field in the low bits of a byte (int4 −1 is 0x0f)
+    v = ((buf[:, None] >> (np.arange(k, dtype=np.uint8) * bits)) & ((1 << bits) - 1)).reshape(-1)[:n]
+    return np.ascontiguousarray(v).view(NP_DTYPES[dtype]).reshape(shape).copy()
+
 
 def dtype_name(np_dtype) -> str:
     d = np.dtype(np_dtype)
@@ -35,7 +85,7 @@ class Value:
 
     @property
     def nbytes(self) -> int:
-        return self.size * DTYPE_SIZES.get(self.dtype, 8)
+        return tensor_bytes(self.dtype, self.size) if self.dtype in NP_DTYPES else self.size * 8
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .errors import ShapeError, UnsupportedOpError
-from .ir import DTYPE_SIZES, Graph
+from .ir import CAST_ONLY_BITS, DTYPE_SIZES, Graph, tensor_bytes
 from .ops import LOWERINGS, Lowering
 
 
@@ -26,7 +26,7 @@ def check(g: Graph, source: str = "model") -> None:
                 raise ShapeError(f"{source}: value {name!r} (at node {n.name!r}, {n.op}) has no static shape "
                                  f"after binding inputs; bind every dynamic input dim with --shape{hint}",
                                  needs_constant=need)
-            if v.dtype not in DTYPE_SIZES:
+            if v.dtype not in DTYPE_SIZES and not (v.dtype in CAST_ONLY_BITS and n.op == "Cast"):
                 raise UnsupportedOpError(f"{source}: value {name!r} at node {n.name!r} ({n.op}) has dtype "
                                          f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")
 
@@ -61,9 +61,13 @@ def _copy_step(g: Graph, src: str, dst: str, shape):
     n = 1
     for d in shape:
         n *= d
+    dt = g.values[dst].dtype
+    if dt not in DTYPE_SIZES:  # a Cast-only dtype (maybe packed): its bytes
+        n, eb = tensor_bytes(dt, n), 1
+    else:
+        eb = DTYPE_SIZES[dt]
     return Step("Identity", dst, "copy", {"shape": [max(n, 1)], "src_strides": [1], "dst_strides": [1],
-                                         "src_offset": 0, "dst_offset": 0,
-                                         "elem_bytes": DTYPE_SIZES[g.values[dst].dtype]}, [src, dst], [dst])
+                                         "src_offset": 0, "dst_offset": 0, "elem_bytes": eb}, [src, dst], [dst])
 
 
 def resolve(aliases: dict[str, str], name: str) -> str:

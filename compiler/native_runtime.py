@@ -10,7 +10,7 @@ import wasmtime
 from .bundle import load_bundle
 from .errors import BundleError
 from .feeds import check_feeds
-from .ir import NP_DTYPES
+from .ir import NP_DTYPES, PACKED, from_bytes, to_bytes
 from .wasm_native import Memory
 
 
@@ -64,12 +64,21 @@ class NativeSession:
         checked = check_feeds(m["inputs"], feeds)
         for spec in m["inputs"]:
             x = checked[spec["name"]]
-            self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
+            if spec["dtype"] in PACKED:
+                raw = to_bytes(x, spec["dtype"])
+                self.mem.view(self.addr(spec["tensor"]), (len(raw),), np.uint8)[...] = np.frombuffer(raw, np.uint8)
+            else:
+                self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
         for s, fn in self.plan:
             try:
                 self.mem.call(fn, *[self.addr(a) for a in s["args"]])
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
-        return {o["name"]: self.mem.view(self.addr(o["tensor"]), tuple(o["shape"]), NP_DTYPES[o["dtype"]]).copy()
-                for o in m["outputs"]}
+        return {o["name"]: self._read(o) for o in m["outputs"]}
+
+    def _read(self, o: dict) -> np.ndarray:
+        if o["dtype"] in PACKED:
+            raw = self.mem.view(self.addr(o["tensor"]), (self.tensors[o["tensor"]]["bytes"],), np.uint8)
+            return from_bytes(raw.tobytes(), o["dtype"], tuple(o["shape"]))
+        return self.mem.view(self.addr(o["tensor"]), tuple(o["shape"]), NP_DTYPES[o["dtype"]]).copy()

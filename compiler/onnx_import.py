@@ -15,6 +15,10 @@ ONNX_DTYPES = {
     _T.FLOAT: "float32", _T.INT64: "int64", _T.INT32: "int32", _T.BOOL: "bool", _T.INT8: "int8", _T.UINT8: "uint8",
     _T.INT16: "int16", _T.UINT16: "uint16", _T.UINT32: "uint32", _T.UINT64: "uint64", _T.FLOAT16: "float16",
     _T.DOUBLE: "float64",
+    # Cast-only (ir.CAST_ONLY_BITS)
+    _T.BFLOAT16: "bfloat16", _T.FLOAT8E4M3FN: "float8e4m3fn", _T.FLOAT8E4M3FNUZ: "float8e4m3fnuz",
+    _T.FLOAT8E5M2: "float8e5m2", _T.FLOAT8E5M2FNUZ: "float8e5m2fnuz", _T.FLOAT8E8M0: "float8e8m0",
+    _T.FLOAT4E2M1: "float4e2m1", _T.INT4: "int4", _T.UINT4: "uint4", _T.INT2: "int2", _T.UINT2: "uint2",
 }
 
 
@@ -99,7 +103,7 @@ MAX_BYTES = 2**32  # one wasm32 linear memory
 def check_sizes(g: Graph, source="model", io: bool = True) -> None:
     """Every value must fit a wasm32 memory: a ShapeError (not an overflow in codegen) otherwise; graph
     inputs and outputs need a static shape and a supported dtype."""
-    from .ir import DTYPE_SIZES
+    from .ir import NP_DTYPES, tensor_bytes
     for kind, names in (("input", g.inputs), ("output", g.outputs)) if io else ():
         for name in names:
             v = g.values.get(name)
@@ -108,9 +112,9 @@ def check_sizes(g: Graph, source="model", io: bool = True) -> None:
                 hint, need = shape_hint(g, name)
                 raise ShapeError(f"{source}: graph {kind} {name!r}: expected a static shape, got none "
                                  f"(bind dynamic dims with --shape){hint}", needs_constant=need)
-            if v.dtype not in DTYPE_SIZES:
+            if v.dtype not in NP_DTYPES:
                 raise UnsupportedOpError(f"{source}: graph {kind} {name!r}: expected dtype one of "
-                                         f"{', '.join(DTYPE_SIZES)}, got {v.dtype}")
+                                         f"{', '.join(NP_DTYPES)}, got {v.dtype}")
     for v in g.values.values():
         if v.shape is None:
             continue
@@ -119,9 +123,10 @@ def check_sizes(g: Graph, source="model", io: bool = True) -> None:
         n = 1
         for d in v.shape:
             n *= int(d)
-        if n * DTYPE_SIZES.get(v.dtype, 8) > MAX_BYTES:
+        nb = tensor_bytes(v.dtype, n) if v.dtype in NP_DTYPES else 8 * n
+        if nb > MAX_BYTES:
             raise ShapeError(f"{source}: value {v.name!r} shape {list(v.shape)}: expected at most {MAX_BYTES} bytes "
-                             f"(one wasm32 memory), got {n * DTYPE_SIZES.get(v.dtype, 8)}")
+                             f"(one wasm32 memory), got {nb}")
 
 
 def _bind_inputs(model: onnx.ModelProto, shapes: dict, path) -> None:

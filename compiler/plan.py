@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import DTYPE_SIZES, Graph
+from .ir import Graph, tensor_bytes, to_bytes
 from .lower import resolve
 from .ops.common import Lowering
 
@@ -37,7 +37,7 @@ class Plan:
 
 def _nbytes(g: Graph, name: str) -> int:
     v = g.values[name]
-    return int(np.prod(v.shape, dtype=np.int64)) * DTYPE_SIZES[v.dtype]
+    return tensor_bytes(v.dtype, int(np.prod(v.shape, dtype=np.int64)))
 
 
 def plan_memory(g: Graph, L: Lowering) -> Plan:
@@ -81,7 +81,7 @@ def plan_memory(g: Graph, L: Lowering) -> Plan:
         if g.is_const(r):
             arr = np.ascontiguousarray(g.const(r)).astype(_np(g.values[r].dtype), copy=False)
             weight_offsets[r] = len(blob)
-            raw = arr.tobytes()
+            raw = to_bytes(arr, g.values[r].dtype)
             blob += raw + bytes(_align(max(len(raw), 1)) - len(raw))
 
     weights_base = ALIGN

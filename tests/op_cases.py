@@ -137,6 +137,8 @@ case("Pow_square", model([helper.make_node("Pow", ["a", "e"], ["y"])], [("a", F,
      [("e", np.float32(2))]), {"a": fx(3, 37)})
 case("Pow_general", model([helper.make_node("Pow", ["a", "e"], ["y"])], [("a", F, [3, 7]), ("e", F, [7])],
      [("y", F, None)]), {"a": fx(3, 7, kind="positive"), "e": fx(7)})
+case("Pow_int_float", model([helper.make_node("Pow", ["a", "e"], ["y"])], [("a", I64, [3, 7])], [("y", I64, None)],
+     [("e", np.float32([0, 1, 2, 3, -1, 0.3, 2.7]))]), {"a": (I64, [3, 7], (1, 10))})  # a negative base to 0.3 is NaN: UB to cast
 for op, shape in [("Relu", [7, 37]), ("Sigmoid", [3, 130]), ("Tanh", [1, 7]), ("Erf", [37]), ("Exp", [13]),
                   ("Neg", [5]), ("Abs", [9])]:
     _unary_case(op, shape)
@@ -169,6 +171,8 @@ case("BatchNorm_standalone", model([helper.make_node("BatchNormalization", ["x",
      {"x": fx(2, 3, 5, 5)})
 case("MaxPool_3x3_s2_p1", model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
      pads=[1, 1, 1, 1])], [("x", F, [1, 3, 13, 13])], [("y", F, None)]), {"x": fx(1, 3, 13, 13)})
+case("MaxPool_indices", model([helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[3, 3], strides=[2, 2],
+     pads=[1, 1, 1, 1])], [("x", F, [2, 3, 7, 9])], [("y", F, None), ("i", I64, None)]), {"x": fx(2, 3, 7, 9)})
 case("MaxPool_ceil", model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)],
      [("x", F, [1, 2, 7, 9])], [("y", F, None)]), {"x": fx(1, 2, 7, 9)})
 case("AveragePool_pad_exclude", model([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3],

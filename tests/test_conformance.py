@@ -60,7 +60,7 @@ def test_unsupported_op_fails_at_compile_time(suite, name):
         assert r[b]["reason"].startswith("UnsupportedOpError: unsupported op"), r
 
 
-@pytest.mark.parametrize("name", ["test_cast_FLOAT_to_BFLOAT16", "test_equal_string"])
+@pytest.mark.parametrize("name", ["test_equal_string", "test_equal_string_broadcast"])
 def test_unsupported_dtype_is_a_named_error(suite, name):
     root, _ = suite
     r = conformance.run_test(root / name)
@@ -68,14 +68,36 @@ def test_unsupported_dtype_is_a_named_error(suite, name):
     assert r["wasm"]["reason"].split(":")[0].endswith("Error"), r
 
 
-@pytest.mark.parametrize("name", ["test_add_uint64", "test_max_float64", "test_maxpool_2d_uint8"])
-def test_dtype_wgsl_lacks_runs_on_wasm_and_is_named_on_webgpu(suite, name):
-    """Arithmetic on 64-bit integers and floats, float16, and casts of 8/16-bit integers compile for
-    wasm only; the webgpu side says which step."""
-    root, _ = suite
-    r = conformance.run_test(root / name, webgpu_if_wasm_passed=False)
+def test_dtype_wgsl_lacks_runs_on_wasm_and_is_named_on_webgpu(tmp_path):
+    """float64 arithmetic (no onnx node test has it) compiles for wasm only; the webgpu side says which step."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    a, b = np.array([1.5, -2.25, 3.0], np.float64), np.array([0.25, 4.0, -1e300], np.float64)
+    io = [helper.make_tensor_value_info(n, TensorProto.DOUBLE, [3]) for n in ("a", "b", "y")]
+    model = helper.make_model(helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "g", io[:2], io[2:]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    data = tmp_path / "test_data_set_0"
+    data.mkdir()
+    for name, arr in (("input_0", a), ("input_1", b), ("output_0", a + b)):
+        (data / f"{name}.pb").write_bytes(numpy_helper.from_array(arr).SerializeToString())
+    r = conformance.run_test(tmp_path, webgpu_if_wasm_passed=False)
     assert r["wasm"]["status"] == "pass", r
     assert r["webgpu"]["status"] == "unsupported" and "no webgpu kernel" in r["webgpu"]["reason"], r
+    assert "float64" in r["webgpu"]["reason"], r
+
+
+@pytest.mark.parametrize("name", ["test_add_uint64", "test_max_float64", "test_min_float16", "test_maxpool_2d_uint8",
+                                  "test_maxpool_with_argmax_2d_precomputed_strides", "test_pow_types_int64_float32",
+                                  "test_cast_DOUBLE_to_FLOAT16", "test_cast_FLOAT_to_FLOAT8E4M3FNUZ",
+                                  "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2", "test_cast_INT4_to_FLOAT",
+                                  "test_cast_FLOAT_to_UINT2", "test_cast_e8m0_FLOAT_to_FLOAT8E8M0"])
+def test_wide_and_cast_only_dtypes_pass_on_both_backends(suite, name):
+    """64-bit integers, float16/float64 ordering, MaxPool Indices, and the Cast-only dtypes (float8, packed
+    4/2-bit) on wasm and webgpu alike."""
+    root, _ = suite
+    r = conformance.run_test(root / name, webgpu_if_wasm_passed=False)
+    assert r["wasm"]["status"] == "pass" and r["webgpu"]["status"] == "pass", r
 
 
 @pytest.mark.parametrize("name", ["test_slice_neg_steps", "test_reduce_sum_keepdims_random"])

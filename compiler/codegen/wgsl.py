@@ -10,6 +10,7 @@ from __future__ import annotations
 import jinja2
 
 from ..errors import KernelBuildError
+from ..ir import CAST_ONLY_BITS
 from .templates import REPO, environment
 
 TEMPLATE_DIR = REPO / "kernels_wgsl"
@@ -65,13 +66,17 @@ def validate(text: str, what: str = "kernel") -> None:
         raise KernelBuildError(f"{what}: invalid WGSL: {e}\n{numbered}") from e
 
 
-# WGSL storage has no 8/16-bit integers, no f64 and (core) no f16; int64 kernels carry it as two i32
-# words. A step outside these gets no WebGPU kernel: the bundle still runs it on wasm (the web runtime's
-# webgpuGap names the step), and `gap` says why.
+# WGSL storage has no 8/16-bit integers, no 64-bit types and (core) no f16: the templates carry those as
+# u32 words (kernels_wgsl/_ints.wgsl.j2, _wide.wgsl.j2), 64-bit integers in full, float16 converted by
+# hand, float64 only where the bits suffice (ordering, conversions). A step outside these gets no WebGPU
+# kernel: the bundle still runs it on wasm (the web runtime's webgpuGap names the step), and `gap` says why.
 _SMALL_INTS = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
-_GPU_DTYPES = {"binary": ("float32",) + _SMALL_INTS, "compare": ("float32", "int64", "uint64", "bool") + _SMALL_INTS,
-               "cast": ("float32", "int32", "int64", "bool")}
+_GPU_DTYPES = {"binary": ("float32", "int64", "uint64", "float16", "float64") + _SMALL_INTS,
+               "compare": ("float32", "int64", "uint64", "bool") + _SMALL_INTS,
+               "cast": ("float32", "int32", "int64", "bool", "float16", "float64", "uint64") + _SMALL_INTS
+               + tuple(CAST_ONLY_BITS)}
 _GPU_ELEM_BYTES = {"copy": (1, 4, 8), "where": (1, 4, 8), "gather": (4, 8)}
+_F64_BINARY = ("max", "min")  # float64 arithmetic would need a software f64
 
 
 def gap(family: str, params: dict) -> str | None:
@@ -81,6 +86,8 @@ def gap(family: str, params: dict) -> str | None:
         d = params.get(key)
         if d is not None and ok is not None and d not in ok:
             return f"{family} on {d}: WGSL has no {d} kernels"
+    if family == "binary" and params.get("dtype") == "float64" and params.get("op") not in _F64_BINARY:
+        return f"binary {params.get('op')} on float64: WGSL has no float64 arithmetic (only {', '.join(_F64_BINARY)})"
     eb = params.get("elem_bytes")
     if family in _GPU_ELEM_BYTES and eb not in _GPU_ELEM_BYTES[family]:
         return f"{family} of {eb}-byte elements: WGSL storage has no {8 * eb}-bit type"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..ir import DTYPE_SIZES, INT_DTYPES, Node
+from ..ir import CAST_ONLY_BITS, DTYPE_SIZES, INT_DTYPES, Node
 from .common import Lowering, broadcast_strides, collapse, lowers
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
@@ -55,6 +55,8 @@ def _binary_typed(L: Lowering, node: Node, a: str, b: str, out: str) -> None:
     if node.op == "Pow" and da != db:
         if da == "float32" or (da in INT_DTYPES and db in INT_DTYPES):
             b = cast_to(L, node, b, da)
+        elif da in INT_DTYPES and db == "float32":
+            return _pow_int_float(L, node, a, b, out)
         else:
             raise UnsupportedOpError(f"node {node.name} (Pow): a {da} base with a {db} exponent is not supported")
     elif da != db:
@@ -66,6 +68,25 @@ def _binary_typed(L: Lowering, node: Node, a: str, b: str, out: str) -> None:
     shape, (sa, sb) = _strides(L, out, a, b)
     L.emit(node, "binary", {"op": BINARY[node.op], "shape": shape, "a_strides": sa, "b_strides": sb, "dtype": da},
            [a, b, out], [out])
+
+
+def _pow_int_float(L: Lowering, node: Node, a: str, b: str, out: str) -> None:
+    """An integer base to a float32 exponent, onnx's np.power(a, b).astype(a.dtype), from existing steps:
+    where the exponent is an integer (it survives a round trip through a's dtype) the exact integer pow,
+    elsewhere powf in float32 truncated back (numpy goes through float64 there: a result within an f32
+    rounding of an integer may truncate to the other side)."""
+    da = L.dtype(a)
+    bi = cast_to(L, node, b, da)
+    back = cast_to(L, node, bi, "float32")
+    is_int = L.temp(f"{node.name}_isint", "bool", L.shape(b))
+    lower_compare(L, Node("Equal", node.name, [back, b], [is_int], {}))
+    exact = L.temp(f"{node.name}_exact", da, L.shape(out))
+    lower_binary(L, Node("Pow", node.name, [a, bi], [exact], {}))
+    pf = L.temp(f"{node.name}_powf", "float32", L.shape(out))
+    lower_binary(L, Node("Pow", node.name, [cast_to(L, node, a, "float32"), b], [pf], {}))
+    approx = L.temp(f"{node.name}_approx", da, L.shape(out))
+    lower_cast(L, Node("Cast", node.name, [pf], [approx], {}))
+    lower_where(L, Node("Where", node.name, [is_int, exact, approx], [out], {}))
 
 
 def cast_to(L: Lowering, node: Node, x: str, dtype: str) -> str:
@@ -179,10 +200,24 @@ def lower_compare(L: Lowering, node: Node) -> None:
 def lower_cast(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     src, dst = L.dtype(x), L.dtype(out)
-    supported = tuple(DTYPE_SIZES)
+    supported = tuple(DTYPE_SIZES) + tuple(CAST_ONLY_BITS)
     if src not in supported or dst not in supported:
         raise UnsupportedOpError(f"node {node.name} (Cast): {src} → {dst} is not supported; dtypes: {', '.join(supported)}")
     if src == dst:
         L.alias(out, x)
         return
-    L.emit(node, "cast", {"n": int(np.prod(L.shape(out))), "src": src, "dst": dst}, [x, out], [out])
+    if src in CAST_ONLY_BITS and dst in CAST_ONLY_BITS:
+        # One kernel converts a Cast-only dtype to or from a bundle dtype; between two, go through float32
+        # (exact for every source here: they all fit f32).
+        mid = L.temp(f"{node.name}_f32", "float32", L.shape(x))
+        lower_cast(L, Node("Cast", node.name, [x], [mid], {}))
+        return lower_cast(L, Node("Cast", node.name, [mid], [out], node.attrs))
+    params = {"n": int(np.prod(L.shape(out))), "src": src, "dst": dst}
+    if dst.startswith("float8"):  # ONNX's attributes: saturate (float8 outputs), round_mode (float8e8m0)
+        params["saturate"] = bool(node.attrs.get("saturate", 1))
+    if dst == "float8e8m0":
+        mode = node.attrs.get("round_mode", "up")
+        params["round_mode"] = mode.decode() if isinstance(mode, bytes) else mode
+        if params["round_mode"] not in ("up", "nearest", "down"):
+            raise UnsupportedOpError(f"node {node.name} (Cast): round_mode={params['round_mode']!r} is not supported")
+    L.emit(node, "cast", params, [x, out], [out])

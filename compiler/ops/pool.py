@@ -15,8 +15,9 @@ def lower_pool(L: Lowering, node: Node) -> None:
     if node.op == "MaxPool" and L.dtype(x) in ("int8", "uint8", "int16", "uint16") and len(node.outputs) == 1:
         return _small_int_max(L, node, x, out)
     L.need_float(node, x)
-    if len([o for o in node.outputs if o]) > 1:
-        raise UnsupportedOpError(f"node {node.name} (MaxPool): the Indices output is not supported")
+    indices = node.outputs[1] if len(node.outputs) > 1 and node.outputs[1] else ""
+    if indices and len(L.shape(x)) != 4:
+        raise UnsupportedOpError(f"node {node.name} (MaxPool): the Indices output is supported for 2-D pooling only")
     if len(L.shape(x)) == 5:
         return _pool3d(L, node, x, out)
     if len(L.shape(x)) not in (3, 4):
@@ -35,6 +36,11 @@ def lower_pool(L: Lowering, node: Node) -> None:
               "mode": "max" if node.op == "MaxPool" else "avg",
               "count_include_pad": bool(node.attrs.get("count_include_pad", 0))}
     L.emit(node, "pool2d", params, [x, out], [out])
+    if indices:
+        # A second, element-at-a-time pass for the argmax (kernels_wasm/poolidx.wat.j2): same geometry.
+        geo_keys = ("planes", "H", "W", "OH", "OW", "KH", "KW", "stride_h", "stride_w", "pad_t", "pad_l", "dil_h", "dil_w")
+        L.emit(node, "poolidx", {**{k: params[k] for k in geo_keys},
+                                 "storage_order": int(node.attrs.get("storage_order", 0))}, [x, indices], [indices])
 
 
 def _small_int_max(L: Lowering, node: Node, x: str, out: str) -> None:
