@@ -1,0 +1,178 @@
+"""The QoE metrics of docs/metrics.md, computed from what the bench page recorded (rAF timestamps,
+input handler times, PerformanceObserver entries, run times) and from psutil samples.
+
+Pure functions, no browser: the definitions are here once and testable on planted data. A metric
+that cannot be measured is returned as NA(reason), never as 0 or an estimate.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class NA:
+    """A metric that has no value here, and why (the engine lacks the API, the runtime does not expose it, ...)."""
+    reason: str
+
+
+# Every metric a browser cell reports: name → unit. A cell writes one row for each (value or n/a),
+# then its `cell_status` row; per-process-type memory rows come on top, as the tree has them.
+CELL_METRICS: dict[str, str] = {
+    "cold_fetch_ms": "ms", "cold_compile_ms": "ms", "cold_tune_ms": "ms", "cold_first_run_ms": "ms", "cold_total_ms": "ms",
+    "warm_median_ms": "ms", "warm_p90_ms": "ms", "threads_run": "threads",
+    "input_delay_p50_ms": "ms", "input_delay_p95_ms": "ms", "next_paint_p50_ms": "ms", "next_paint_p95_ms": "ms",
+    "et_input_delay_p50_ms": "ms", "et_input_delay_p95_ms": "ms", "et_latency_p50_ms": "ms", "et_latency_p95_ms": "ms",
+    "interactions": "count", "long_tasks": "count", "long_task_ms": "ms", "loaf_count": "count", "loop_runs": "count",
+    "idle_frame_ms": "ms", "idle_fps": "fps", "fps_median": "fps", "fps_min": "fps", "fps_ratio": "ratio",
+    "late_frame_share": "share",
+    "pss_idle_mb": "MiB", "pss_peak_mb": "MiB", "pss_peak_delta_mb": "MiB", "weight_mb": "MiB", "memory_ratio": "ratio",
+    "js_heap_used_mb": "MiB", "uasm_mb": "MiB",
+    "max_abs_err": "abs", "max_rel_err": "rel",
+}
+NATIVE_METRICS: dict[str, str] = {"cold_total_ms": "ms", "warm_median_ms": "ms", "warm_p90_ms": "ms"}
+MIB = 1 << 20
+# Event Timing reports only entries ≥ durationThreshold (16 ms, its minimum): an interaction without
+# an entry was faster, and counts as 16 (an upper bound), as docs/metrics.md says.
+ET_THRESHOLD_MS = 16.0
+FIRST_EVENTS = ("pointerdown", "keydown")   # the page's handlers: the first event of a click / key press
+ET_NAMES = {"pointerdown", "pointerup", "mousedown", "mouseup", "click", "keydown", "keyup", "keypress"}
+
+
+def pct(xs, q: float) -> float:
+    return float(np.percentile(np.asarray(xs, dtype=float), q, method="linear"))
+
+
+def latency(cold: dict, times: list[float], runtime: str) -> dict:
+    """cold_* from the page's phase stamps (None: the runtime has no such phase) and warm median/p90."""
+    no_split = {"ort": "ort-web: no phase split of cold start (create is one call)",
+                "synthetic": "synthetic runtime: loads nothing"}.get(runtime)
+    out = {}
+    for key, src in (("cold_fetch_ms", "fetch"), ("cold_compile_ms", "compile"), ("cold_tune_ms", "tune"),
+                     ("cold_first_run_ms", "firstRun"), ("cold_total_ms", "total")):
+        v = cold.get(src)
+        out[key] = float(v) if v is not None else NA(no_split or f"{runtime}: no {src} phase")
+    out["warm_median_ms"] = pct(times, 50) if times else NA("no warm runs")
+    out["warm_p90_ms"] = pct(times, 90) if times else NA("no warm runs")
+    return out
+
+
+def _interaction_entries(events: list[dict]) -> list[dict]:
+    """The longest Event Timing entry of each interaction (INP-style). Entries without an
+    interactionId (an engine that does not assign them) are taken one per click/keydown."""
+    groups: dict = {}
+    for e in events:
+        if e["name"] not in ET_NAMES:
+            continue
+        key = e["interactionId"] or (f"{e['name']}@{e['startTime']}" if e["name"] in FIRST_EVENTS else None)
+        if key is None:
+            continue
+        if key not in groups or e["duration"] > groups[key]["duration"]:
+            groups[key] = e
+    return list(groups.values())
+
+
+def responsiveness(loop: dict, features: dict, engine: str, dispatched: int) -> dict:
+    inter = [i for i in loop["interactions"] if i["type"] in FIRST_EVENTS]
+    out: dict = {"interactions": float(len(inter)), "loop_runs": float(loop["runs"])}
+    if not inter:
+        why = NA(f"none of the {dispatched} dispatched inputs reached the page's handler")
+        out.update(input_delay_p50_ms=why, input_delay_p95_ms=why, next_paint_p50_ms=why, next_paint_p95_ms=why)
+    else:
+        delays = [i["delay"] for i in inter]
+        paints = [i["paint"] for i in inter if i["paint"] is not None]
+        out.update(input_delay_p50_ms=pct(delays, 50), input_delay_p95_ms=pct(delays, 95))
+        np_na = NA("no next paint was recorded")
+        out.update(next_paint_p50_ms=pct(paints, 50) if paints else np_na, next_paint_p95_ms=pct(paints, 95) if paints else np_na)
+    types = features.get("entryTypes", [])
+    if "event" in types:
+        entries = _interaction_entries(loop["events"])
+        missing = max(0, len(inter) - len(entries))
+        d = [e["processingStart"] - e["startTime"] for e in entries] + [ET_THRESHOLD_MS] * missing
+        lat = [e["duration"] for e in entries] + [ET_THRESHOLD_MS] * missing
+        if d:
+            out.update(et_input_delay_p50_ms=pct(d, 50), et_input_delay_p95_ms=pct(d, 95),
+                       et_latency_p50_ms=pct(lat, 50), et_latency_p95_ms=pct(lat, 95))
+        else:
+            na = NA("no interaction reached the page")
+            out.update(et_input_delay_p50_ms=na, et_input_delay_p95_ms=na, et_latency_p50_ms=na, et_latency_p95_ms=na)
+    else:
+        na = NA(f"{engine}: no 'event' entry type (Event Timing)")
+        out.update(et_input_delay_p50_ms=na, et_input_delay_p95_ms=na, et_latency_p50_ms=na, et_latency_p95_ms=na)
+    if "longtask" in types:
+        out["long_tasks"] = float(len(loop["longtasks"]))
+        out["long_task_ms"] = float(sum(t["duration"] for t in loop["longtasks"]))
+    else:
+        out["long_tasks"] = out["long_task_ms"] = NA(f"{engine}: no 'longtask' entry type")
+    out["loaf_count"] = float(len(loop["loafs"])) if "long-animation-frame" in types else NA(
+        f"{engine}: no 'long-animation-frame' entry type")
+    return out
+
+
+def smoothness(idle_frames: list[float], loop: dict) -> dict:
+    """fps per 1 s window of the inference window (a last partial window dropped), late frames =
+    intervals > 1.5 × the idle median interval."""
+    if len(idle_frames) < 3:
+        na = NA(f"only {len(idle_frames)} animation frames in the idle window (rAF throttled or not running)")
+        return dict.fromkeys(("idle_frame_ms", "idle_fps", "fps_median", "fps_min", "fps_ratio", "late_frame_share"), na)
+    idle_ms = float(np.median(np.diff(idle_frames)))
+    out: dict = {"idle_frame_ms": idle_ms, "idle_fps": 1000.0 / idle_ms}
+    t0, t1, frames = loop["t0"], loop["t1"], np.asarray(loop["frames"], dtype=float)
+    n_windows = int((t1 - t0) // 1000)
+    if n_windows < 1:
+        na = NA(f"inference window {t1 - t0:.0f} ms is shorter than one 1 s window")
+        out.update(fps_median=na, fps_min=na, fps_ratio=na, late_frame_share=na)
+        return out
+    fps = [float(((frames >= t0 + 1000 * w) & (frames < t0 + 1000 * (w + 1))).sum()) for w in range(n_windows)]
+    out.update(fps_median=float(np.median(fps)), fps_min=float(min(fps)), fps_ratio=float(np.median(fps)) / out["idle_fps"])
+    inside = frames[frames < t0 + 1000 * n_windows]
+    if len(inside) < 2:
+        out["late_frame_share"] = 1.0 if len(inside) == 0 else 0.0
+        return out
+    # Intervals from each frame's predecessor (the one before the window counts for the first frame).
+    before = frames[frames < t0]
+    prev = np.concatenate([before[-1:], inside[:-1]]) if len(before) else inside[:-1]
+    cur = inside if len(before) else inside[1:]
+    out["late_frame_share"] = float(((cur - prev) > 1.5 * idle_ms).sum() / len(cur))
+    return out
+
+
+def memory(idle: dict, peak: dict, weight_bytes: int | None, page: dict, engine: str) -> dict:
+    """`idle` / `peak`: {'total': bytes, '<process type>': bytes} from bench/qoe_memory.py."""
+    out: dict = {}
+    if not idle or not peak:
+        na = NA("no psutil samples of the browser's process tree")
+        out.update(pss_idle_mb=na, pss_peak_mb=na, pss_peak_delta_mb=na, memory_ratio=na)
+    else:
+        out["pss_idle_mb"] = idle["total"] / MIB
+        out["pss_peak_mb"] = peak["total"] / MIB
+        out["pss_peak_delta_mb"] = (peak["total"] - idle["total"]) / MIB
+        for kind in sorted(set(peak) - {"total"}):
+            out[f"pss_peak_delta_{kind}_mb"] = (peak[kind] - idle.get(kind, 0)) / MIB
+        out["memory_ratio"] = ((peak["total"] - idle["total"]) / weight_bytes) if weight_bytes else NA(
+            "no weights (synthetic runtime)")
+    out["weight_mb"] = weight_bytes / MIB if weight_bytes else NA("no weights (synthetic runtime)")
+    out["js_heap_used_mb"] = page["jsHeapUsed"] / MIB if page.get("jsHeapUsed") is not None else NA(
+        f"{engine}: no performance.memory")
+    out["uasm_mb"] = page["uasmBytes"] / MIB if page.get("uasmBytes") is not None else NA(
+        f"{engine}: {page.get('uasmReason') or 'no measureUserAgentSpecificMemory'}")
+    return out
+
+
+def accuracy(outputs: dict | None, refs: dict | None) -> dict:
+    if refs is None:
+        na = NA("synthetic runtime: no model to compare")
+        return {"max_abs_err": na, "max_rel_err": na}
+    if not outputs:
+        na = NA("the runtime returned no outputs")
+        return {"max_abs_err": na, "max_rel_err": na}
+    abs_err = rel_err = 0.0
+    for name, ref in refs.items():
+        ref = np.asarray(ref, np.float64)
+        got = np.asarray(outputs[name], np.float64).reshape(ref.shape)
+        if ref.size:
+            a = float(np.abs(got - ref).max())
+            abs_err = max(abs_err, a)
+            rel_err = max(rel_err, a / max(float(np.abs(ref).max()), 1e-30))
+    return {"max_abs_err": abs_err, "max_rel_err": rel_err}

@@ -1,0 +1,33 @@
+"""`nnjit report RESULTS_DIR [-o report.html] [--markdown]`: the QoE results as one offline HTML file
+(tables and embedded plots) or as markdown tables for a terminal (bench/report.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("report", help="render results/results.csv of `nnjit bench` as HTML (plots embedded) or markdown",
+                              description="Render the results of `nnjit bench`.")
+    p.add_argument("results", metavar="RESULTS_DIR", help="the --out directory of nnjit bench (holds results.csv)")
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="HTML file to write (default report.html)")
+    p.add_argument("--markdown", action="store_true", help="print the tables as markdown instead of writing HTML")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    from nnjit.bench.report import render_html, render_markdown
+
+    from .run_cmd import UsageError
+
+    csv = Path(args.results) / "results.csv"
+    if not csv.is_file():
+        raise UsageError(f"{csv}: no such file (run `nnjit bench --out {args.results}` first)")
+    if args.markdown:
+        print(render_markdown(Path(args.results)))
+        return 0
+    Path(args.output).write_text(render_html(Path(args.results)), encoding="utf-8")
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
