@@ -25,6 +25,8 @@ import numpy as np
 
 from nnjit.compiler.errors import NnjitError
 
+from . import zoo_gpt2
+
 OPSET = 17
 # IR 8 is the IR version that introduced opset 17; older readers (onnxruntime-web, the
 # compiler's own loader) accept it, while onnx.helper would otherwise stamp a newer one.
@@ -51,6 +53,8 @@ class ModelSpec:
     # Bump when the builder's output changes: it is part of the cache key.
     version: str
     smoke_shapes: dict = field(default_factory=dict)
+    # Files written beside the ONNX file once it is in place (a decoder's tokenizer, its metadata).
+    sidecars: Callable[[Path], None] | None = None
 
 
 def _io(name, dtype, shape):
@@ -547,6 +551,24 @@ def _build_encoder_layer(out_path: Path) -> None:
     _save_onnx(model, out_path)
 
 
+def _gpt2_spec(name: str) -> ModelSpec:
+    c = zoo_gpt2.GPT2_CONFIGS[name]
+    inputs, outputs = zoo_gpt2.io_specs(name, _io)
+    return ModelSpec(
+        name=name,
+        description=f"GPT-2 decoder ({c['n_layer']} layers, hidden {c['n_embd']}, {c['n_head']} heads,"
+        " vocab 50257) with explicit past keys/values; byte-level BPE tokenizer beside it",
+        source="transformers GPT2LMHeadModel, random weights (torch seed 124); tokenizer trained at"
+        " build time on the transformers 5.24 sources (GPT-2's own vocabulary is not offline)",
+        inputs=inputs,
+        outputs=outputs,
+        builder=zoo_gpt2.builder(name, _torch_export, _save_onnx),
+        version="1",
+        smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
+        sidecars=lambda p, name=name: zoo_gpt2.write_sidecars(name, p),
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Registry
 
@@ -629,6 +651,7 @@ _MODELS: dict[str, ModelSpec] = {
             builder=_matmul_builder(128, 768, 768, seed=768),
             version="1",
         ),
+        *[_gpt2_spec(n) for n in zoo_gpt2.GPT2_CONFIGS],
     ]
 }
 
@@ -685,6 +708,8 @@ def build(name: str, out_path) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out_path)
+        if s.sidecars:
+            s.sidecars(out_path)
     finally:
         tmp.unlink(missing_ok=True)
     return out_path

@@ -1,0 +1,189 @@
+"""GPT-2 decoders for the zoo: transformers' GPT2LMHeadModel (random weights, fixed seed)
+exported as a decoder with explicit past keys/values, and a byte-level BPE tokenizer.
+
+The exported interface is the one every zoo decoder shares (docs/decoders.md):
+  inputs  input_ids int64 [1, seq], position_ids int64 [1, seq],
+          past.{i}.key / past.{i}.value float32 [1, kv_heads, past, head_dim]
+  outputs logits float32 [1, seq, vocab], present.{i}.key / present.{i}.value
+          float32 [1, kv_heads, past + seq, head_dim]
+The causal mask is built inside the graph from position_ids (key j is visible to a query at
+position p iff j <= p), so the graph needs no attention_mask input.
+
+The forward below re-states GPT2Model's forward with transformers' own submodules (ln, c_attn,
+c_proj, mlp) and the eager attention's exact order of operations: transformers' mask builder
+and Cache objects do not trace with the TorchScript exporter (aten::diff), and the dynamo
+exporter needs onnxscript, which is not installed here. tests/test_decoders.py checks that its
+logits equal GPT2LMHeadModel's and its greedy tokens equal transformers' generate().
+
+GPT-2's own vocabulary files cannot be fetched here (no model hub); the tokenizer is a
+byte-level BPE of GPT-2's vocabulary size trained at build time on a pinned corpus (the
+transformers 5.24 sources), deterministic, saved as tokenizer.json beside the model.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+GPT2_CONFIGS = {
+    # The 124M configuration (transformers' GPT2Config defaults).
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024),
+    # Same vocabulary and structure, small enough for browser tests in CI.
+    "gpt2-tiny": dict(n_layer=2, n_head=4, n_embd=128, n_positions=1024),
+}
+VOCAB = 50257
+EOS = 50256  # GPT-2's <|endoftext|>
+SEED = 124
+_TOKENIZER_CORPUS_BYTES = 24_000_000
+
+
+def load_gpt2_torch(name: str):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = GPT2Config(vocab_size=VOCAB, bos_token_id=EOS, eos_token_id=EOS, **GPT2_CONFIGS[name])
+    torch.manual_seed(SEED)
+    return GPT2LMHeadModel(cfg).eval()
+
+
+def decoder_wrapper(hf):
+    import torch
+
+    class GPT2WithPast(torch.nn.Module):
+        def __init__(self, hf):
+            super().__init__()
+            self.t = hf.transformer
+            self.lm_head = hf.lm_head
+            c = hf.config
+            self.H, self.D = c.n_head, c.n_embd // c.n_head
+
+        def forward(self, input_ids, position_ids, *past):
+            t, H, D = self.t, self.H, self.D
+            S = input_ids.shape[1]
+            h = t.wte(input_ids) + t.wpe(position_ids)
+            kpos = torch.arange(past[0].shape[2] + S)
+            visible = kpos[None, :] <= position_ids[0][:, None]
+            mask = torch.where(visible, 0.0, torch.finfo(torch.float32).min)[None, None]
+            presents = []
+            for i, blk in enumerate(t.h):
+                a = blk.ln_1(h)
+                q, k, v = blk.attn.c_attn(a).split(H * D, dim=2)
+                q, k, v = (x.reshape(1, S, H, D).transpose(1, 2) for x in (q, k, v))
+                k = torch.cat([past[2 * i], k], dim=2)
+                v = torch.cat([past[2 * i + 1], v], dim=2)
+                presents += [k, v]
+                w = torch.matmul(q, k.transpose(-1, -2)) * blk.attn.scaling + mask
+                w = torch.softmax(w, dim=-1)
+                o = torch.matmul(w, v).transpose(1, 2).reshape(1, S, H * D)
+                h = h + blk.attn.c_proj(o)
+                h = h + blk.mlp(blk.ln_2(h))
+            return (self.lm_head(t.ln_f(h)), *presents)
+
+    return GPT2WithPast(hf).eval()
+
+
+def io_names(n_layer: int) -> tuple[list[str], list[str]]:
+    past = [f"past.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
+    present = [f"present.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
+    return ["input_ids", "position_ids", *past], ["logits", *present]
+
+
+def io_specs(name: str, io) -> tuple[list[dict], list[dict]]:
+    c = GPT2_CONFIGS[name]
+    H, D = c["n_head"], c["n_embd"] // c["n_head"]
+    ins, outs = io_names(c["n_layer"])
+    inputs = [io(ins[0], "int64", [1, "seq"]), io(ins[1], "int64", [1, "seq"])]
+    inputs += [io(n, "float32", [1, H, "past", D]) for n in ins[2:]]
+    outputs = [io("logits", "float32", [1, "seq", VOCAB])]
+    outputs += [io(n, "float32", [1, H, "past+seq", D]) for n in outs[1:]]
+    return inputs, outputs
+
+
+def builder(name: str, torch_export, save_onnx):
+    def build(out_path: Path) -> None:
+        import tempfile
+
+        import onnx
+        import torch
+
+        hf = load_gpt2_torch(name)
+        net = decoder_wrapper(hf)
+        c = hf.config
+        H, D = c.n_head, c.n_embd // c.n_head
+        ins, outs = io_names(c.n_layer)
+        # Trace with a past and a prompt longer than 1, so neither dim is specialised.
+        P, S = 2, 3
+        args = (torch.tensor([[15, 16, 17]]), torch.arange(P, P + S)[None],
+                *[torch.zeros(1, H, P, D) for _ in range(2 * c.n_layer)])
+        dyn = {"input_ids": {1: "seq"}, "position_ids": {1: "seq"}, "logits": {1: "seq"}}
+        dyn.update({n: {2: "past"} for n in ins[2:]})
+        dyn.update({n: {2: "past+seq"} for n in outs[1:]})
+        with tempfile.TemporaryDirectory() as td:
+            tmp = Path(td) / "m.onnx"
+            with torch.no_grad():
+                torch_export(net, args, tmp, ins, outs, dyn)
+            model = onnx.load(str(tmp))
+        save_onnx(model, out_path)
+
+    return build
+
+
+def sidecar_paths(onnx_path: Path) -> tuple[Path, Path]:
+    """(tokenizer.json, decoder.json) written beside a zoo decoder's ONNX file."""
+    stem = onnx_path.name.split(".onnx")[0]
+    return onnx_path.with_name(stem + ".tokenizer.json"), onnx_path.with_name(stem + ".decoder.json")
+
+
+def write_sidecars(name: str, out_path: Path) -> None:
+    tok, meta = sidecar_paths(Path(out_path))
+    train_tokenizer(tok)
+    c = GPT2_CONFIGS[name]
+    meta.write_text(json.dumps({"eos_token_id": EOS, "max_positions": c["n_positions"], "vocab": VOCAB}) + "\n")
+
+
+def _corpus() -> list[str]:
+    import transformers
+
+    root = Path(transformers.__file__).parent
+    texts, total = [], 0
+    for p in sorted(root.rglob("*.py")):
+        t = p.read_text(encoding="utf-8", errors="replace")
+        texts.append(t)
+        total += len(t)
+        if total >= _TOKENIZER_CORPUS_BYTES:
+            break
+    return texts
+
+
+def train_tokenizer(out: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=EOS, special_tokens=[], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    # GPT-2's end-of-text token takes the last id, as in the original vocabulary.
+    n = tok.get_vocab_size()
+    if n != EOS:
+        # A corpus too small to fill the vocabulary would shift EOS: name the shortfall instead.
+        from nnjit.compiler.errors import NnjitError
+        raise NnjitError(f"tokenizer corpus gave {n} tokens, fewer than GPT-2's {EOS}")
+    tok.add_special_tokens(["<|endoftext|>"])
+    out.write_text(tok.to_str())
+
+
+def greedy_reference(hf, prompt_ids: list[int], n: int) -> list[int]:
+    """transformers' own greedy generate (its KV cache), the reference the tests compare with."""
+    import torch
+
+    with torch.no_grad():
+        out = hf.generate(torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False,
+                          min_new_tokens=n, pad_token_id=EOS)
+    return out[0, len(prompt_ids):].tolist()
+
+
+def np_zeros_past(n_layer: int, H: int, D: int) -> dict[str, np.ndarray]:
+    return {n: np.zeros((1, H, 0, D), np.float32) for n in io_names(n_layer)[0][2:]}
