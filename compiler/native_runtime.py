@@ -41,8 +41,16 @@ class NativeSession:
                 raise BundleError(f"{rel}: kernel {k['id']}: export 'run' is not a function")
             self.fns[k["id"]] = fn
         self.tensors = {t["id"]: t for t in m["tensors"]}
-        self.plan = []
-        for s in m["steps"]:
+        # A decoder bundle has a second plan (decoder.decode) over the same memory: docs/decoders.md.
+        self.plans = {"main": (m["inputs"], m["outputs"], self._plan(m["steps"], kernels))}
+        if "decoder" in m:
+            d = m["decoder"]["decode"]
+            self.plans["decode"] = (d["inputs"], d["outputs"], self._plan(d["steps"], kernels))
+        self.plan = self.plans["main"][2]
+
+    def _plan(self, steps: list[dict], kernels: dict) -> list:
+        plan = []
+        for s in steps:
             kid = s.get("candidates", {}).get("wasm", [s["kernel"]])[0]
             if kid not in self.fns:
                 raise BundleError(f"manifest.json: step {s.get('id')}: expected a wasm kernel, "
@@ -52,30 +60,31 @@ class NativeSession:
             if len(params) != len(s["args"]):
                 raise BundleError(f"manifest.json: step {s.get('id')} args: expected {len(params)} tensor ids "
                                   f"for kernel {kid}, got {len(s['args'])}")
-            self.plan.append((s, fn))
+            plan.append((s, fn))
+        return plan
 
     def addr(self, tid: int) -> int:
         t = self.tensors[tid]
         mem = self.manifest["memory"]
         return (mem["weights_base"] if t["storage"] == "weight" else mem["arena_base"]) + t["offset"]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        m = self.manifest
-        checked = check_feeds(m["inputs"], feeds)
-        for spec in m["inputs"]:
+    def run(self, feeds: dict[str, np.ndarray], plan: str = "main") -> dict[str, np.ndarray]:
+        inputs, outputs, steps = self.plans[plan]
+        checked = check_feeds(inputs, feeds)
+        for spec in inputs:
             x = checked[spec["name"]]
             if spec["dtype"] in PACKED:
                 raw = to_bytes(x, spec["dtype"])
                 self.mem.view(self.addr(spec["tensor"]), (len(raw),), np.uint8)[...] = np.frombuffer(raw, np.uint8)
             else:
                 self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
-        for s, fn in self.plan:
+        for s, fn in steps:
             try:
                 self.mem.call(fn, *[self.addr(a) for a in s["args"]])
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
-        return {o["name"]: self._read(o) for o in m["outputs"]}
+        return {o["name"]: self._read(o) for o in outputs}
 
     def _read(self, o: dict) -> np.ndarray:
         if o["dtype"] in PACKED:

@@ -17,7 +17,9 @@ from .passes.fuse_gelu import fuse_gelu
 from .plan import plan_memory
 
 
-def optimize(g: Graph) -> dict:
+def optimize(g: Graph, rewrite=None) -> dict:
+    """`rewrite(g)`: a graph rewrite that needs folded shapes but must see the graph before fusion
+    (the decoder KV-cache pass); its result is returned under stats["rewrite"]."""
     stats = {"folded": fold_constants(g)}
     if any(v.shape is None for n in g.nodes for o in n.outputs if o for v in [g.values[o]]):
         # Folding made shape arithmetic concrete: let onnx infer the rest again.
@@ -27,6 +29,8 @@ def optimize(g: Graph) -> dict:
                 g.values[name].shape, g.values[name].dtype = v.shape, v.dtype
         stats["folded"] += fold_constants(g)
     g.remove_dead()
+    if rewrite is not None:
+        stats["rewrite"] = rewrite(g)
     stats["batchnorm_folded"] = fold_batchnorm(g)
     stats["gelu_fused"] = fuse_gelu(g)
     stats["epilogues_fused"] = fuse_epilogue(g)
@@ -91,14 +95,70 @@ def _kernels_for(backend: str, s) -> list[tuple[str, callable]]:
 BACKENDS = ("wasm", "webgpu")
 
 
-def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None,
-                  bind: dict | None = None) -> dict:
-    t0 = time.perf_counter()
+class KernelTable:
+    """The bundle's kernels, deduplicated across steps (and across a decoder's two plans)."""
+
+    def __init__(self):
+        self.kernels: list[dict] = []
+        self.files: dict[str, bytes] = {}
+        self.by_key: dict[tuple, str] = {}
+
+    def steps(self, L, ids: dict[str, int], backends, source: str, first_id: int = 0) -> list[dict]:
+        out = []
+        for k, s in enumerate(L.steps):
+            cands = {}
+            for backend in backends:
+                cands[backend] = []
+                if backend == "webgpu" and wgsl.gap(s.family, s.params):
+                    continue  # wasm only: the runtime runs such a bundle on wasm
+                for suffix, build in _kernels_for(backend, s):
+                    key = ((backend, s.family, suffix) if backend == "wasm"
+                           else (backend, s.family, json.dumps(s.params, sort_keys=True), suffix))
+                    if key not in self.by_key:
+                        entry, new_files = build(f"{'k' if backend == 'wasm' else 'g'}{len(self.kernels)}")
+                        self.kernels.append(entry)
+                        self.files.update(new_files)
+                        self.by_key[key] = entry["id"]
+                    cands[backend].append(self.by_key[key])
+            have = [b for b in backends if cands[b]]
+            if not have:
+                from .errors import UnsupportedOpError
+                raise UnsupportedOpError(f"{source}: node {s.node!r} ({s.op}): {wgsl.gap(s.family, s.params)}; "
+                                         "compile with --backend wasm,webgpu to run it on wasm")
+            out.append({"id": first_id + k, "op": s.op, "node": s.node, "family": s.family,
+                        "args": [ids[a] for a in s.args], "kernel": cands[have[0]][0],
+                        "candidates": {b: c for b, c in cands.items() if c}})
+        return out
+
+
+def io_entries(g: Graph, L, ids: dict[str, int], names: list[str], int_ranges: dict | None = None) -> list[dict]:
+    ranges = dict(int_ranges or {})
+    for s in L.steps:
+        if s.family == "gather" and s.args[1] in g.inputs:
+            ranges.setdefault(s.args[1], [0, s.params["axis_len"]])
+    out = []
+    for name in names:
+        v = g.values[name]
+        entry = {"name": name, "dtype": v.dtype, "shape": list(v.shape), "tensor": ids[name]}
+        if v.dtype in ("int64", "int32"):
+            entry["int_range"] = ranges.get(name, [0, 2])
+        out.append(entry)
+    return out
+
+
+def check_backends(backends) -> list[str]:
     backends = list(dict.fromkeys(backends))
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         from .errors import NnjitError
         raise NnjitError(f"backend {', '.join(unknown) or '(none)'}: available backends are {', '.join(BACKENDS)}")
+    return backends
+
+
+def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None,
+                  bind: dict | None = None) -> dict:
+    t0 = time.perf_counter()
+    backends = check_backends(backends)
     source = str(model_path)
     g = import_onnx(model_path, shapes, bind)
     n_onnx = len(g.nodes)
@@ -106,58 +166,22 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
     check_sizes(g, source)  # folding may have made new shapes concrete
     L = lower(g, source)
     plan = plan_memory(g, L)
-
-    kernels, files, by_key = [], {}, {}
-    steps = []
-    for k, s in enumerate(L.steps):
-        cands = {}
-        for backend in backends:
-            cands[backend] = []
-            if backend == "webgpu" and wgsl.gap(s.family, s.params):
-                continue  # wasm only: the runtime runs such a bundle on wasm
-            for suffix, build in _kernels_for(backend, s):
-                key = (backend, s.family, suffix) if backend == "wasm" else (backend, s.family, json.dumps(s.params, sort_keys=True), suffix)
-                if key not in by_key:
-                    entry, new_files = build(f"{'k' if backend == 'wasm' else 'g'}{len(kernels)}")
-                    kernels.append(entry)
-                    files.update(new_files)
-                    by_key[key] = entry["id"]
-                cands[backend].append(by_key[key])
-        have = [b for b in backends if cands[b]]
-        if not have:
-            from .errors import UnsupportedOpError
-            raise UnsupportedOpError(f"{source}: node {s.node!r} ({s.op}): {wgsl.gap(s.family, s.params)}; "
-                                     "compile with --backend wasm,webgpu to run it on wasm")
-        steps.append({"id": k, "op": s.op, "node": s.node, "family": s.family,
-                      "args": [plan.ids[a] for a in s.args], "kernel": cands[have[0]][0],
-                      "candidates": {b: c for b, c in cands.items() if c}})
-
-    int_ranges = {}
-    for s in L.steps:
-        if s.family == "gather" and s.args[1] in g.inputs:
-            int_ranges[s.args[1]] = [0, s.params["axis_len"]]
-
-    def io(name):
-        v = g.values[name]
-        entry = {"name": name, "dtype": v.dtype, "shape": list(v.shape), "tensor": plan.ids[name]}
-        if v.dtype in ("int64", "int32"):
-            entry["int_range"] = int_ranges.get(name, [0, 2])
-        return entry
-
+    table = KernelTable()
+    steps = table.steps(L, plan.ids, backends, source)
     total = plan.arena_base + plan.arena_bytes + 64
     manifest = {
         "model": {"name": Path(model_path).stem, "source_sha256": bundle_mod.sha256(Path(model_path).read_bytes()),
                   "opset": g.opset, "onnx_nodes": n_onnx, "passes": stats},
-        "inputs": [io(i) for i in g.inputs],
-        "outputs": [io(o) for o in g.outputs],
+        "inputs": io_entries(g, L, plan.ids, g.inputs),
+        "outputs": io_entries(g, L, plan.ids, g.outputs),
         "tensors": plan.tensors,
         "memory": {"weights_base": plan.weights_base, "arena_base": plan.arena_base, "arena_bytes": plan.arena_bytes,
                    "intermediate_bytes": plan.intermediate_bytes, "total_bytes": total},
         "steps": steps,
-        "kernels": kernels,
+        "kernels": table.kernels,
     }
-    bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, files)
-    summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps), "kernels": len(kernels),
-               "weights_bytes": len(plan.weights), "arena_bytes": plan.arena_bytes,
+    bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, table.files)
+    summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps),
+               "kernels": len(table.kernels), "weights_bytes": len(plan.weights), "arena_bytes": plan.arena_bytes,
                "intermediate_bytes": plan.intermediate_bytes, "seconds": round(time.perf_counter() - t0, 2), **stats}
     return summary

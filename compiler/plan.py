@@ -8,6 +8,7 @@ clears every overlapping neighbour — the classic offline heuristic, near-optim
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,28 @@ def _nbytes(g: Graph, name: str) -> int:
     return tensor_bytes(v.dtype, int(np.prod(v.shape, dtype=np.int64)))
 
 
-def plan_memory(g: Graph, L: Lowering) -> Plan:
+class WeightPool:
+    """The weights blob, shared by the plans of one bundle (a decoder's prefill and decode steps read
+    the same weights): a constant with the same name and bytes is stored once."""
+
+    def __init__(self):
+        self.blob = bytearray()
+        self.offsets: dict[tuple[str, bytes], int] = {}
+
+    def add(self, name: str, raw: bytes) -> int:
+        key = (name, hashlib.blake2b(raw, digest_size=16).digest())
+        if key not in self.offsets:
+            self.offsets[key] = len(self.blob)
+            self.blob += raw + bytes(_align(max(len(raw), 1)) - len(raw))
+        return self.offsets[key]
+
+
+def plan_memory(g: Graph, L: Lowering, reserved: dict[str, int] | None = None,
+                pool: WeightPool | None = None) -> Plan:
+    """`reserved`: values pinned at fixed arena offsets for the whole run and across runs (a decoder's
+    KV caches); everything else is placed around them."""
+    reserved = reserved or {}
+    pool = pool if pool is not None else WeightPool()
     steps = L.steps
     used = list(dict.fromkeys([n for s in steps for n in s.args] + g.inputs + g.outputs))
     roots = {n: resolve(L.aliases, n) for n in used}
@@ -63,7 +85,10 @@ def plan_memory(g: Graph, L: Lowering) -> Plan:
 
     offsets: dict[str, int] = {}
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, end)
-    for r in sorted(arena_roots, key=lambda r: (-_nbytes(g, r), start[r])):
+    for r, off in reserved.items():
+        offsets[r] = off
+        placed.append((off, _align(max(_nbytes(g, r), 1)), -2, len(steps) + 1))
+    for r in sorted([r for r in arena_roots if r not in reserved], key=lambda r: (-_nbytes(g, r), start[r])):
         size = _align(max(_nbytes(g, r), 1))
         clash = sorted((o, sz) for o, sz, s0, e0 in placed if not (e0 < start[r] or end[r] < s0))
         off = 0
@@ -76,13 +101,11 @@ def plan_memory(g: Graph, L: Lowering) -> Plan:
     arena_bytes = max((o + sz for o, sz, _, _ in placed), default=0)
 
     weight_offsets: dict[str, int] = {}
-    blob = bytearray()
     for r in dict.fromkeys(roots.values()):
         if g.is_const(r):
             arr = np.ascontiguousarray(g.const(r)).astype(_np(g.values[r].dtype), copy=False)
-            weight_offsets[r] = len(blob)
-            raw = to_bytes(arr, g.values[r].dtype)
-            blob += raw + bytes(_align(max(len(raw), 1)) - len(raw))
+            weight_offsets[r] = pool.add(r, to_bytes(arr, g.values[r].dtype))
+    blob = pool.blob
 
     weights_base = ALIGN
     arena_base = weights_base + _align(len(blob))
@@ -96,7 +119,7 @@ def plan_memory(g: Graph, L: Lowering) -> Plan:
                         "bytes": _nbytes(g, n), "storage": "weight" if const else "arena",
                         "offset": weight_offsets[r] if const else offsets[r]})
     return Plan(tensors, ids, bytes(blob), arena_bytes,
-                sum(_nbytes(g, r) for r in arena_roots), weights_base, arena_base)
+                sum(_nbytes(g, r) for r in arena_roots if r not in reserved), weights_base, arena_base)
 
 
 def _np(dtype: str):
