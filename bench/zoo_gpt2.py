@@ -38,16 +38,22 @@ SEED = 124
 _TOKENIZER_CORPUS_BYTES = 24_000_000
 
 
-def load_gpt2_torch(name: str):
+def load_gpt2_torch(name: str, **overrides):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = GPT2Config(vocab_size=VOCAB, bos_token_id=EOS, eos_token_id=EOS, **GPT2_CONFIGS[name])
+    cfg = GPT2Config(vocab_size=VOCAB, bos_token_id=EOS, eos_token_id=EOS, **{**GPT2_CONFIGS[name], **overrides})
     torch.manual_seed(SEED)
     return GPT2LMHeadModel(cfg).eval()
 
 
-def decoder_wrapper(hf):
+def causal(kpos, qpos):
+    return kpos[None, :] <= qpos[:, None]
+
+
+def decoder_wrapper(hf, visible=causal):
+    """`visible(key positions, query positions)` → bool [S, past + S]: the mask rule (tests swap it
+    for a sliding window or a non-causal rule)."""
     import torch
 
     class GPT2WithPast(torch.nn.Module):
@@ -63,8 +69,7 @@ def decoder_wrapper(hf):
             S = input_ids.shape[1]
             h = t.wte(input_ids) + t.wpe(position_ids)
             kpos = torch.arange(past[0].shape[2] + S)
-            visible = kpos[None, :] <= position_ids[0][:, None]
-            mask = torch.where(visible, 0.0, torch.finfo(torch.float32).min)[None, None]
+            mask = torch.where(visible(kpos, position_ids[0]), 0.0, torch.finfo(torch.float32).min)[None, None]
             presents = []
             for i, blk in enumerate(t.h):
                 a = blk.ln_1(h)
@@ -102,31 +107,34 @@ def io_specs(name: str, io) -> tuple[list[dict], list[dict]]:
 
 def builder(name: str, torch_export, save_onnx):
     def build(out_path: Path) -> None:
-        import tempfile
-
-        import onnx
-        import torch
-
-        hf = load_gpt2_torch(name)
-        net = decoder_wrapper(hf)
-        c = hf.config
-        H, D = c.n_head, c.n_embd // c.n_head
-        ins, outs = io_names(c.n_layer)
-        # Trace with a past and a prompt longer than 1, so neither dim is specialised.
-        P, S = 2, 3
-        args = (torch.tensor([[15, 16, 17]]), torch.arange(P, P + S)[None],
-                *[torch.zeros(1, H, P, D) for _ in range(2 * c.n_layer)])
-        dyn = {"input_ids": {1: "seq"}, "position_ids": {1: "seq"}, "logits": {1: "seq"}}
-        dyn.update({n: {2: "past"} for n in ins[2:]})
-        dyn.update({n: {2: "past+seq"} for n in outs[1:]})
-        with tempfile.TemporaryDirectory() as td:
-            tmp = Path(td) / "m.onnx"
-            with torch.no_grad():
-                torch_export(net, args, tmp, ins, outs, dyn)
-            model = onnx.load(str(tmp))
-        save_onnx(model, out_path)
+        export_decoder(load_gpt2_torch(name), out_path, torch_export, save_onnx)
 
     return build
+
+
+def export_decoder(hf, out_path: Path, torch_export, save_onnx, visible=causal) -> None:
+    import tempfile
+
+    import onnx
+    import torch
+
+    net = decoder_wrapper(hf, visible)
+    c = hf.config
+    H, D = c.n_head, c.n_embd // c.n_head
+    ins, outs = io_names(c.n_layer)
+    # Trace with a past and a prompt longer than 1, so neither dim is specialised.
+    P, S = 2, 3
+    args = (torch.tensor([[15, 16, 17]]), torch.arange(P, P + S)[None],
+            *[torch.zeros(1, H, P, D) for _ in range(2 * c.n_layer)])
+    dyn = {"input_ids": {1: "seq"}, "position_ids": {1: "seq"}, "logits": {1: "seq"}}
+    dyn.update({n: {2: "past"} for n in ins[2:]})
+    dyn.update({n: {2: "past+seq"} for n in outs[1:]})
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td) / "m.onnx"
+        with torch.no_grad():
+            torch_export(net, args, tmp, ins, outs, dyn)
+        model = onnx.load(str(tmp))
+    save_onnx(model, out_path)
 
 
 def sidecar_paths(onnx_path: Path) -> tuple[Path, Path]:

@@ -14,6 +14,12 @@ def add_parser(sub) -> None:
                    help="freeze a graph input to a constant (it leaves the bundle's inputs); for inputs that "
                         "decide shapes, such as Slice starts or Reshape shape; repeatable")
     p.add_argument("--backend", default="wasm,webgpu", help="comma-separated backends to emit kernels for (default: both)")
+    p.add_argument("--max-context", type=int, metavar="T",
+                   help="decoder models (inputs past.*): KV cache rows, the longest prompt + generation "
+                        "(default: the model's position limit, at most 1024)")
+    p.add_argument("--prefill", type=int, metavar="S", help="decoder models: prompt tokens per prefill run (default 128)")
+    p.add_argument("--tokenizer", metavar="tokenizer.json",
+                   help="decoder models: tokenizer to ship in the bundle (default: the zoo's file beside the model)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
@@ -23,6 +29,18 @@ def main(args) -> int:
     from nnjit.compiler.onnx_import import parse_shape_args
     from nnjit.compiler.pipeline import compile_model
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    from nnjit.compiler.decoder import compile_decoder, is_decoder
+    if not args.shape and not args.bind and is_decoder(args.model):
+        s = compile_decoder(args.model, args.out, args.max_context, args.prefill, backends, args.tokenizer)
+        if args.json:
+            print(json.dumps(s))
+        else:
+            print(f"{args.model} → {s['bundle']}: decoder, {s['layers']} layers, max context {s['max_context']}, "
+                  f"prefill {s['prefill_len']} tokens/run: {s['steps']} prefill + {s['decode_steps']} decode steps, "
+                  f"{s['kernels']} kernels in {s['seconds']} s")
+            print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB, KV cache {s['kv_cache_bytes'] / 2**20:.2f} MiB, "
+                  f"arena {s['arena_bytes'] / 2**20:.2f} MiB")
+        return 0
     s = compile_model(args.model, args.out, parse_shape_args(args.shape), backends,
                       bind=parse_bind_args(args.bind))
     if args.json:

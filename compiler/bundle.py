@@ -194,24 +194,34 @@ def check_manifest(m: dict) -> dict[int, dict]:
         kernels[kid] = kern
 
     for section in ("inputs", "outputs"):
-        for k, io in enumerate(m[section]):
-            f = f"{section}[{k}]"
-            if not isinstance(io, dict):
-                raise _fail(f, "an object", io)
-            _get(io, "name", f, str, "a name string")
-            dtype = io.get("dtype")
-            if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
-                raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", dtype)
-            shape = _shape(io.get("shape"), f"{f}.shape")
-            tid = io.get("tensor")
-            if not _is_int(tid) or tid not in tensors:
-                raise _fail(f"{f}.tensor", "the id of a listed tensor", tid)
-            t = tensors[tid]
-            if tensor_bytes(dtype, _numel(shape)) != t["bytes"]:
-                raise _fail(f"{f}.shape", f"{t['bytes']} bytes like tensor {tid}", f"{shape} of {dtype}")
+        _check_io(m[section], section, tensors)
+    _check_steps(m["steps"], "steps", tensors, kernels)
+    if "decoder" in m:
+        _check_decoder(m["decoder"], tensors, kernels)
+    return tensors
 
-    for k, s in enumerate(m["steps"]):
-        f = f"steps[{k}]"
+
+def _check_io(items: list, section: str, tensors: dict) -> None:
+    for k, io in enumerate(items):
+        f = f"{section}[{k}]"
+        if not isinstance(io, dict):
+            raise _fail(f, "an object", io)
+        _get(io, "name", f, str, "a name string")
+        dtype = io.get("dtype")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", dtype)
+        shape = _shape(io.get("shape"), f"{f}.shape")
+        tid = io.get("tensor")
+        if not _is_int(tid) or tid not in tensors:
+            raise _fail(f"{f}.tensor", "the id of a listed tensor", tid)
+        t = tensors[tid]
+        if tensor_bytes(dtype, _numel(shape)) != t["bytes"]:
+            raise _fail(f"{f}.shape", f"{t['bytes']} bytes like tensor {tid}", f"{shape} of {dtype}")
+
+
+def _check_steps(steps: list, section: str, tensors: dict, kernels: dict) -> None:
+    for k, s in enumerate(steps):
+        f = f"{section}[{k}]"
         if not isinstance(s, dict):
             raise _fail(f, "an object", s)
         args = _get(s, "args", f, list, "a list of tensor ids")
@@ -233,4 +243,30 @@ def check_manifest(m: dict) -> dict[int, dict]:
                 if backend in ("wasm", "webgpu") and kernels[c].get("backend", "wasm") != backend:
                     raise _fail(f"{f}.candidates.{backend}[{j}]", f"a {backend} kernel",
                                 f"{c} ({kernels[c].get('backend', 'wasm')})")
-    return tensors
+
+
+def _check_decoder(d, tensors: dict, kernels: dict) -> None:
+    """The decoder section (docs/decoders.md): the decode plan, sizes and the KV cache tensors."""
+    if not isinstance(d, dict):
+        raise _fail("decoder", "an object", d)
+    T = _int(d, "max_context", "decoder", 1)
+    _int(d, "prefill_len", "decoder", 1, T)
+    _int(d, "vocab", "decoder", 1)
+    for key in ("token_input", "position_input", "logits_output"):
+        _get(d, key, "decoder", str, "a name string")
+    dec = _get(d, "decode", "decoder", dict, "an object")
+    for section in ("inputs", "outputs", "steps"):
+        _get(dec, section, "decoder.decode", list, "a list")
+    for section in ("inputs", "outputs"):
+        _check_io(dec[section], f"decoder.decode.{section}", tensors)
+    _check_steps(dec["steps"], "decoder.decode.steps", tensors, kernels)
+    for k, layer in enumerate(_get(d, "layers", "decoder", list, "a list")):
+        f = f"decoder.layers[{k}]"
+        if not isinstance(layer, dict):
+            raise _fail(f, "an object", layer)
+        for key in ("key", "value"):
+            tid = layer.get(key)
+            if not _is_int(tid) or tid not in tensors or tensors[tid]["storage"] != "arena":
+                raise _fail(f"{f}.{key}", "the id of a listed arena tensor (a KV cache)", tid)
+    if d.get("tokenizer") is not None:
+        _rel_file(_get(d, "tokenizer", "decoder", dict, "an object with file and sha256"), "decoder.tokenizer")

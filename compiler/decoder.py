@@ -16,6 +16,7 @@ import numpy as np
 
 from . import bundle as bundle_mod
 from .errors import NnjitError, UnsupportedOpError
+from .ir import Node, Value
 from .lower import lower
 from .onnx_import import check_sizes, import_onnx, load_model
 from .passes import kv_cache
@@ -107,10 +108,31 @@ def check_masks(model_path, sites: list, max_context: int) -> dict[int, int]:
     return {s.layer: windows.get(s.layer, 0) for s in sites}
 
 
+def _last_row_logits(g, logits: str) -> bool:
+    """Only the last slot's logits are ever read (prefill chunks are right-aligned): slice the LM head's
+    input to that row, which saves (S-1)/S of the largest matmul of a prefill."""
+    n = g.producers().get(logits)
+    if n is None or n.op != "MatMul" or len(g.values[n.inputs[0]].shape) != 3:
+        return False
+    a = n.inputs[0]
+    S = g.values[a].shape[1]
+    if S == 1:
+        return False
+    row = g.fresh(a + "/last_row")
+    g.values[row] = Value(row, g.values[a].dtype, (g.values[a].shape[0], 1, g.values[a].shape[2]))
+    consts = [g.add_const(f"{row}/{k}", np.array([v], np.int64)) for k, v in (("starts", S - 1), ("ends", S), ("axes", 1))]
+    g.nodes.insert(g.nodes.index(n), Node("Slice", row, [a, *consts], [row]))
+    n.inputs[0] = row
+    v = g.values[logits]
+    v.shape = (v.shape[0], 1, v.shape[2])
+    return True
+
+
 def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: int, source: str):
     g = import_onnx(model_path, {seq_sym: [S], past_sym: [0]})
     stats = optimize(g, rewrite=lambda g: kv_cache.rewrite(g, max_context))
     sites = stats.pop("rewrite")
+    stats["last_row_logits"] = _last_row_logits(g, "logits")
     check_sizes(g, source)
     return g, sites, stats
 
@@ -151,7 +173,8 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
     if {n.outputs[0] for n in gd.nodes if n.op == "KvWrite"} != set(reserved):
         raise UnsupportedOpError(f"{source}: the prefill and decode graphs found different KV caches")
 
-    Lp, Ld = lower(gp, source), lower(gd, source)
+    Lp = lower(gp, source)
+    Ld = lower(gd, source, Lp.pack_widths)
     pool = WeightPool()
     plan_p = plan_memory(gp, Lp, reserved, pool)
     plan_d = plan_memory(gd, Ld, reserved, pool)

@@ -35,9 +35,12 @@ def check(g: Graph, source: str = "model") -> None:
                                          f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")
 
 
-def lower(g: Graph, source: str = "model") -> Lowering:
+def lower(g: Graph, source: str = "model", pack_widths: dict[str, int] | None = None) -> Lowering:
+    """`pack_widths`: panel widths constant gemm operands were packed with in another plan of the same
+    bundle (they are packed the same way here, so the bundle stores them once)."""
     check(g, source)
     L = Lowering(g)
+    L.pack_widths.update(pack_widths or {})
     for node in g.nodes:
         try:
             LOWERINGS[node.op](L, node)

@@ -35,6 +35,7 @@ class Lowering:
         self.g = g
         self.steps: list[Step] = []
         self.aliases: dict[str, str] = {}  # value → value whose buffer it shares
+        self.pack_widths: dict[str, int] = {}  # constant gemm B → the panel width it was packed with
 
     def emit(self, node: Node, family: str, params: dict, args: list[str], outputs: list[str],
              candidates: list[dict] | None = None) -> None:

@@ -14,14 +14,14 @@ def epilogue(node: Node) -> dict:
             "act_max": float(node.attrs.get("_act_max", np.inf)) if node.attrs.get("_act") == "clip" else 0.0}
 
 
-def schedule(M: int, N: int, K: int, b_const: bool = False) -> tuple[dict, list[dict], int | None]:
+def schedule(M: int, N: int, K: int, b_const: bool = False, pw: int | None = None) -> tuple[dict, list[dict], int | None]:
     """(default schedule, other candidates, panel width to pack a constant B with or None).
 
     A constant B is packed once at space.packing_width (16 where N allows: measured as fast for the
     default 4x8 tile, and it lets 2x16 / 4x16 be tuned without repacking); the WGSL gemm reads the
     same packed tensor with that width (`pw`)."""
     from ..space import packing_width, wasm_gemm_space_all
-    pw = packing_width(M, N, K) if b_const else None
+    pw = (pw or packing_width(M, N, K)) if b_const else None
     cands = wasm_gemm_space_all(M, N, K, packed_nr=pw)
     return cands[0], cands[1:], pw
 
@@ -30,8 +30,10 @@ def emit_gemm(L: Lowering, node: Node, a: str, b: str, out: str, M: int, N: int,
               batch=(), a_strides=(), b_strides=(), c_strides=(), bias=None, bias_kind=None,
               residual=None) -> None:
     b_packed = L.g.is_const(b) and not any(b_strides)
-    sched, others, pw = schedule(M, N, K, b_packed)
+    # A weight another plan of the bundle already packed keeps that panel width, so it is stored once.
+    sched, others, pw = schedule(M, N, K, b_packed, L.pack_widths.get(b))
     if b_packed:
+        L.pack_widths[b] = pw
         from ..codegen.gemm_pack import pack_b
         bmat = L.g.const(b).reshape(K, N).astype(np.float32)
         b = L.const(b + "_packed", pack_b(bmat, pw))
