@@ -179,13 +179,17 @@ export async function loadBundle(opened, { backends, relaxed, deviceClass = null
   const { base, manifest, tensors, kernels } = opened;
   const plans = {};
   const used = [];
+  const planOf = (steps, backend) => steps.map((s) => {
+    const id = kernelFor(s, backend, kernels, backend === 'webgpu' ? deviceClass : null);
+    need(id !== undefined, `${describeStep(s)} has no ${backend} kernel`);
+    return id;
+  });
   for (const backend of backends) {
-    plans[backend] = manifest.steps.map((s) => {
-      const id = kernelFor(s, backend, kernels, backend === 'webgpu' ? deviceClass : null);
-      need(id !== undefined, `${describeStep(s)} has no ${backend} kernel`);
-      return id;
-    });
-    for (const id of new Set(plans[backend])) {
+    plans[backend] = planOf(manifest.steps, backend);
+    // A decoder bundle's one-token plan (docs/decoders.md) runs on wasm over the same memory.
+    const decode = backend === 'wasm' && manifest.decoder ? planOf(manifest.decoder.decode.steps, backend) : [];
+    if (decode.length) plans['wasm:decode'] = decode;
+    for (const id of new Set([...plans[backend], ...decode])) {
       const k = kernels.get(id);
       need(k, `no kernel ${JSON.stringify(id)} for backend ${backend}`);
       need((k.backend ?? 'wasm') === backend, `kernel ${id} is for backend ${k.backend ?? 'wasm'}, not ${backend}`);

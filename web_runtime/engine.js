@@ -11,6 +11,7 @@ import { WasmBackend, relaxedSimdSupported } from './backends/wasm.js';
 import { GpuFailure, WebGPUBackend, requestGpu } from './backends/webgpu.js';
 import { BackendError } from './errors.js';
 import { startTuning } from './tune_session.js';
+import { generate } from './generate.js';
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
@@ -69,6 +70,11 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   const relaxed = relaxedSimd ?? supported;
   const { threads, reason: threadsReason } = threadCount(requestedThreads);
   const opened = await openBundle(url);
+  if (opened.manifest.decoder && backend !== 'wasm') {
+    // The decode plan has wasm kernels only so far (docs/decoders.md): 'auto' settles for wasm.
+    if (backend === 'webgpu') throw new BackendError('decoder bundles run on wasm only for now (their one-token decode plan has no webgpu runtime yet); use backend "wasm"');
+    backend = 'wasm';
+  }
   const wasmExtras = { relaxed, threads, fetchKernel: (id, rel) => fetchKernel(opened, id, { relaxed: rel }) };
   let { gpu, reason } = await pickBackend(opened, backend);
   let bundle;
@@ -86,7 +92,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
         reason = e.message;
       }
     }
-    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm, ...wasmExtras });
+    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], kernels: bundle.kernels.wasm, ...wasmExtras });
   } catch (e) {
     gpu?.device.destroy();
     throw e;
@@ -107,6 +113,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     ranIn,
     model: manifest.model ?? null,
     inputs: manifest.inputs.map(io),
+    decoder: manifest.decoder ? (({ decode, layers, ...d }) => ({ ...d, layers: layers.length }))(manifest.decoder) : null,
     outputs: manifest.outputs.map(io),
     kernelFiles: Object.fromEntries(Object.values(bundle.kernels).flatMap((m) => [...m].map(([id, k]) => [id, k.file]))),
     timings: { fetchMs: bundle.fetchMs, compileMs },
@@ -117,7 +124,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     let weights;
     try {
       weights = await fetchWeights(opened);
-      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, kernels: bundle.kernels.wasm, ...wasmExtras });
+      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], kernels: bundle.kernels.wasm, ...wasmExtras });
     } catch (e) {
       throw new BackendError(`WebGPU failed (${why}) and the wasm fallback could not start: ${e.message}`);
     }
@@ -183,6 +190,15 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
         const t0 = performance.now();
         const outputs = await b.run(feeds, sinks);
         return { outputs, stats: { computeMs: performance.now() - t0, ranIn, backend: info.backend }, state: state() };
+      });
+    },
+    /** Decoder bundles: a whole generation in this thread; emit('token', {stream, token, index}) per token. */
+    generate(promptIds, options = {}) {
+      if (!manifest.decoder) throw new BackendError('generate() needs a decoder bundle (a model compiled with past.* inputs)');
+      return onBackend(async (b) => {
+        const { stream = 0, ...rest } = options;
+        const result = generate(b, manifest.decoder, promptIds, rest, (token, index) => emit('token', { stream, token, index }));
+        return { result, state: state() };
       });
     },
     profile(feeds, runs, options) {

@@ -96,6 +96,28 @@ export interface StepProfile {
   ms: number;
 }
 
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default): greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Token ids that end generation (default: the model's end-of-text id). */
+  stop?: number[];
+  returnLogits?: boolean;
+}
+
+export interface GenerateStats {
+  tokens: number[];
+  promptTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number | null;
+  logits?: Float32Array[];
+}
+
 export class Session {
   private constructor();
   /** url: the bundle directory or its manifest.json, absolute or relative to the page. */
@@ -105,6 +127,9 @@ export class Session {
   readonly info: SessionInfo;
   lastRunStats: RunStats | null;
   run(feeds: Record<string, Feed>): Promise<Record<string, OutputTensor>>;
+  /** Decoder bundles: new token ids, each yielded as soon as it is picked (streaming). */
+  generate(promptIds: ArrayLike<number | bigint>, options?: GenerateOptions): AsyncGenerator<number, void, undefined>;
+  lastGenerateStats?: GenerateStats;
   /**
    * Time every step of the plan on `feeds`; median per step over `runs` (default 10). On webgpu,
    * timer 'timestamp' (default where available) reads GPU timestamps per dispatch; 'submit' times

@@ -86,6 +86,7 @@ class DirectChannel {
       return this.engine.info;
     }
     if (type === 'tuned') return this.engine.tuned();
+    if (type === 'generate') return this.engine.generate(args.prompt, args.options);
     if (type === 'profile') return this.engine.profile(args.feeds, args.runs, args.options);
     if (type === 'debugLoseDevice') return this.engine.debugLoseDevice(args);
     return this.engine.run(args.feeds);
@@ -141,7 +142,11 @@ export class Session {
     }
   }
 
+  #streams = new Map();
+  #nextStream = 1;
+
   #event(event, data) {
+    if (event === 'token') this.#streams.get(data.stream)?.(data.token);
     if (event === 'progress') this.#onProgress?.(data);
     if (event === 'tuned') this.#info.tuning = data;
   }
@@ -250,6 +255,44 @@ export class Session {
       result[o.name] = { data: new DTYPES[o.dtype].Array(outputs[o.name]), dims: [...o.shape], dtype: o.dtype };
     }
     return result;
+  }
+
+  /**
+   * Decoder bundles (docs/decoders.md): generate tokens after `promptIds` (token ids from the model's
+   * tokenizer), yielding each new id as soon as it is picked. options: maxNewTokens (32), temperature
+   * (0 = greedy), topK (0 = all), topP (1), seed (0), stop (token ids; default the model's end of
+   * text), returnLogits. When the iterator ends, `lastGenerateStats` holds {tokens, promptTokens,
+   * prefillMs, decodeMs, prefillTokensPerS, decodeTokensPerS, logits?}. Bad prompts (too long for the
+   * max context, ids outside the vocabulary, non-integers) reject with InputError.
+   */
+  async *generate(promptIds, options = {}) {
+    const stream = this.#nextStream++;
+    const queue = [];
+    let wake = null;
+    let settled = null;
+    this.#streams.set(stream, (token) => { queue.push(token); wake?.(); });
+    const prompt = ArrayBuffer.isView(promptIds) || Array.isArray(promptIds) ? Array.from(promptIds, (v) => (typeof v === 'bigint' ? Number(v) : v)) : promptIds;
+    const reply = this.#channel.call('generate', { prompt, options: { ...options, stream } }).then(
+      (r) => { settled = { r }; wake?.(); },
+      (e) => { settled = { e }; wake?.(); },
+    );
+    try {
+      for (;;) {
+        if (queue.length) {
+          yield queue.shift();
+          continue;
+        }
+        if (settled) break;
+        await new Promise((r) => { wake = r; });
+        wake = null;
+      }
+      await reply;
+      if (settled.e) throw settled.e;
+      Object.assign(this.#info, settled.r.state);
+      this.lastGenerateStats = settled.r.result;
+    } finally {
+      this.#streams.delete(stream);
+    }
   }
 
   /**

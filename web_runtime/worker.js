@@ -1,6 +1,6 @@
 // The Web Worker that owns the session: kernels run here, so inference never blocks the page.
-// Protocol: {id, type, args} in, with type 'create' | 'run' | 'io' | 'runShared' | 'profile' | 'tuned' | 'debugLoseDevice';
-// {id, ok: true, result} or {id, ok: false, error} out; tuner events as {event, data} (no id).
+// Protocol: {id, type, args} in, with type 'create' | 'run' | 'io' | 'runShared' | 'generate' | 'profile' | 'tuned' | 'debugLoseDevice';
+// {id, ok: true, result} or {id, ok: false, error} out; tuner and token events as {event, data} (no id).
 import { createEngine } from './engine.js';
 import { BackendError, serializeError } from './errors.js';
 
@@ -28,6 +28,7 @@ async function handle(type, args) {
     if (!io) throw new BackendError('runShared before the shared buffers were set up');
     return [await engine.run(io.feeds, io.sinks), []];
   }
+  if (type === 'generate') return [await engine.generate(args.prompt, args.options), []];
   if (type === 'tuned') return [await engine.tuned(), []];
   if (type === 'profile') return [await engine.profile(args.feeds, args.runs, args.options), []];
   if (type === 'debugLoseDevice') return [engine.debugLoseDevice(args), []];

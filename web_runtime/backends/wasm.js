@@ -68,7 +68,7 @@ export class WasmBackend {
    * `bundle` is what loadBundle() returned; `fetchKernel(id, relaxed)` → verified bytes of another
    * candidate kernel (what the tuner tries; only fetched when it does).
    */
-  static async create({ manifest, tensors, plan, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
+  static async create({ manifest, tensors, plan, decodePlan = null, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
     const { memory: mem } = manifest;
     const addrOf = (t) => (t.storage === 'weight' ? mem.weights_base : mem.arena_base) + t.offset;
     if (mem.weights_base + weights.byteLength > mem.total_bytes) {
@@ -98,14 +98,21 @@ export class WasmBackend {
     const calls = manifest.steps.map((step) => ({ args: step.args.map((a) => addrOf(tensors.get(a))), step }));
     const io = (list) => list.map((v) => ({ name: v.name, addr: addrOf(tensors.get(v.tensor)), bytes: tensors.get(v.tensor).bytes }));
     const backend = new WasmBackend(memory, calls, io(manifest.inputs), io(manifest.outputs));
+    const dec = manifest.decoder?.decode;
+    const decodeCalls = dec ? dec.steps.map((step) => ({ args: step.args.map((a) => addrOf(tensors.get(a))), step })) : [];
+    if (dec) backend.variants.decode = { calls: decodeCalls, inputs: io(dec.inputs), outputs: io(dec.outputs) };
     Object.assign(backend, { manifest, fetchKernel, relaxed, shared, kernelInfo: new Map(manifest.kernels.map((k) => [k.id, k])) });
     ids.forEach((id, i) => backend.fns.set(`${id}:${relaxed && Boolean(backend.kernelInfo.get(id)?.relaxed)}`, built[i]));
     try {
       if (threads > 1) backend.pool = await ThreadPool.create(memory, threads);
-      for (let i = 0; i < calls.length; i++) {
-        const k = plan[i];
-        await backend.#bind(calls[i], { kernel: k, relaxed: relaxed && Boolean(backend.kernelInfo.get(k)?.relaxed) });
-      }
+      const bindAll = async (list, kernelIds) => {
+        for (let i = 0; i < list.length; i++) {
+          const k = kernelIds[i];
+          await backend.#bind(list[i], { kernel: k, relaxed: relaxed && Boolean(backend.kernelInfo.get(k)?.relaxed) });
+        }
+      };
+      await bindAll(calls, plan);
+      if (dec) await bindAll(decodeCalls, decodePlan ?? []);
     } catch (e) {
       backend.destroy();
       throw e;
@@ -137,6 +144,8 @@ export class WasmBackend {
     this.calls = calls;
     this.inputs = inputs;
     this.outputs = outputs;
+    /** Other plans over the same memory: a decoder's 'decode' (one token). The main plan is the prefill. */
+    this.variants = { main: { calls, inputs, outputs } };
     this.compileMs = 0;
     this.pool = null;
     /** Always null: only a GPU backend can fail under the session (see engine.js). */
@@ -205,17 +214,19 @@ export class WasmBackend {
   }
 
   /** `feeds`: input name → ArrayBuffer holding exactly the tensor's bytes. Returns output name → ArrayBuffer (copies). */
-  run(feeds, sinks = null) {
-    this.#write(feeds);
-    const { calls } = this;
+  run(feeds, sinks = null, variant = 'main') {
+    const v = this.variants[variant];
+    if (!v) throw new BackendError(`the bundle has no "${variant}" plan`);
+    this.#write(feeds, v.inputs);
+    const { calls } = v;
     let i = 0;
     try {
       for (; i < calls.length; i++) this.#call(calls[i]);
     } catch (e) {
-      throw this.#stepError(i, e);
+      throw this.#stepError(i, e, calls);
     }
     const out = {};
-    for (const { name, addr, bytes } of this.outputs) {
+    for (const { name, addr, bytes } of v.outputs) {
       const src = new Uint8Array(this.memory.buffer, addr, bytes);
       if (sinks) {
         sinks[name].set(src);
@@ -251,14 +262,14 @@ export class WasmBackend {
     }));
   }
 
-  #stepError(i, e) {
-    const { step, kernel } = this.calls[i];
+  #stepError(i, e, calls = this.calls) {
+    const { step, kernel } = calls[i];
     return new BackendError(`step ${step.id} (${step.op} ${step.node ?? ''}, kernel ${kernel}) failed: ${e.message}`);
   }
 
-  #write(feeds) {
+  #write(feeds, inputs = this.inputs) {
     const heap = new Uint8Array(this.memory.buffer);
-    for (const { name, addr, bytes } of this.inputs) {
+    for (const { name, addr, bytes } of inputs) {
       const buf = feeds[name];
       if (!buf || buf.byteLength !== bytes) {
         throw new InputError(`input "${name}": expected ${bytes} bytes, got ${buf ? buf.byteLength : 'nothing'}`);
