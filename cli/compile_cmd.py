@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--prefill", type=int, metavar="S", help="decoder models: prompt tokens per prefill run (default 128)")
     p.add_argument("--tokenizer", metavar="tokenizer.json",
                    help="decoder models: tokenizer to ship in the bundle (default: the zoo's file beside the model)")
+    p.add_argument("--kv-shield", action="store_true",
+                   help="decoder models: permute each KV head's dimensions by a secret drawn now, folded into the "
+                        "Q/K/V and output projections (same outputs; cached keys/values in a secret order; docs/decoders.md)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
@@ -30,8 +33,15 @@ def main(args) -> int:
     from nnjit.compiler.pipeline import compile_model
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     from nnjit.compiler.decoder import compile_decoder, is_decoder
-    if not args.shape and not args.bind and is_decoder(args.model):
-        s = compile_decoder(args.model, args.out, args.max_context, args.prefill, backends, args.tokenizer)
+    decoder = not args.shape and not args.bind and is_decoder(args.model)
+    if args.kv_shield and not decoder:
+        from nnjit.compiler.errors import NnjitError
+        raise NnjitError(f"{args.model}: --kv-shield applies to decoder models (past.* inputs, no --shape/--bind)")
+    if decoder:
+        import secrets
+        seed = secrets.randbits(63) if args.kv_shield else None
+        s = compile_decoder(args.model, args.out, args.max_context, args.prefill, backends, args.tokenizer,
+                            kv_shield_seed=seed)
         if args.json:
             print(json.dumps(s))
         else:

@@ -19,7 +19,7 @@ from .errors import NnjitError, UnsupportedOpError
 from .ir import Node, Value
 from .lower import lower
 from .onnx_import import check_sizes, import_onnx, load_model
-from .passes import kv_cache
+from .passes import kv_cache, kv_shield
 from .pipeline import KernelTable, check_backends, io_entries, optimize
 from .plan import ALIGN, WeightPool, plan_memory
 
@@ -128,9 +128,17 @@ def _last_row_logits(g, logits: str) -> bool:
     return True
 
 
-def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: int, source: str):
+def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: int, source: str,
+                shield_seed: int | None = None):
     g = import_onnx(model_path, {seq_sym: [S], past_sym: [0]})
-    stats = optimize(g, rewrite=lambda g: kv_cache.rewrite(g, max_context))
+
+    def rewrite(g):
+        sites = kv_cache.rewrite(g, max_context)
+        if shield_seed is not None:
+            kv_shield.shield(g, sites, shield_seed)
+        return sites
+
+    stats = optimize(g, rewrite=rewrite)
     sites = stats.pop("rewrite")
     stats["last_row_logits"] = _last_row_logits(g, "logits")
     check_sizes(g, source)
@@ -138,7 +146,10 @@ def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: in
 
 
 def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill_len: int | None = None,
-                    backends=("wasm", "webgpu"), tokenizer=None, meta: dict | None = None) -> dict:
+                    backends=("wasm", "webgpu"), tokenizer=None, meta: dict | None = None,
+                    kv_shield_seed: int | None = None) -> dict:
+    """`kv_shield_seed`: apply KV-Shield (passes/kv_shield.py) with permutations drawn from this seed;
+    the CLI draws it from the OS's secret source and never writes it anywhere."""
     t0 = time.perf_counter()
     backends = check_backends(backends)
     source = str(model_path)
@@ -154,8 +165,8 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
         raise NnjitError(f"{source}: --prefill {Sp}: expected 1..{T} (the max context)")
     seq_sym, past_sym = _symbols(load_model(model_path))
 
-    gp, sites_p, stats = _plan_graph(model_path, seq_sym, past_sym, Sp, T, source)
-    gd, sites_d, _ = _plan_graph(model_path, seq_sym, past_sym, 1, T, source)
+    gp, sites_p, stats = _plan_graph(model_path, seq_sym, past_sym, Sp, T, source, kv_shield_seed)
+    gd, sites_d, _ = _plan_graph(model_path, seq_sym, past_sym, 1, T, source, kv_shield_seed)
     windows = check_masks(model_path, sites_p, T)
     for g in (gp, gd):
         for n in g.nodes:
@@ -192,7 +203,7 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
     pos_range = {"position_ids": [-1, T]}
     files = dict(table.files)
     dec = {
-        "max_context": T, "prefill_len": Sp, "state_bytes": state_bytes,
+        "max_context": T, "prefill_len": Sp, "state_bytes": state_bytes, "kv_shield": kv_shield_seed is not None,
         "token_input": "input_ids", "position_input": "position_ids", "logits_output": "logits",
         "eos_token_id": meta.get("eos_token_id"), "bos_token_id": meta.get("bos_token_id"),
         "vocab": int(gp.values["logits"].shape[-1]),
@@ -221,6 +232,7 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
     }
     bundle_mod.write_bundle(Path(out_dir), manifest, weights, files)
     return {"bundle": str(out_dir), "backends": backends, "decoder": True, "max_context": T, "prefill_len": Sp,
+            "kv_shield": kv_shield_seed is not None,
             "layers": len(sites_p), "windows": sorted(set(windows.values())), "steps": len(steps_p),
             "decode_steps": len(steps_d), "kernels": len(table.kernels), "weights_bytes": len(weights),
             "kv_cache_bytes": state_bytes, "arena_bytes": arena_bytes,

@@ -166,3 +166,28 @@ def test_cli_compile_and_generate_native(tiny, tmp_path):
     assert out["decode_tokens_per_s"] > 0 and out["prefill_tokens_per_s"] > 0 and isinstance(out["text"], str)
     bad = run("generate", str(tmp_path / "b"), "--prompt", "x " * 60, "--max-new-tokens", "4", "--engine", "native")
     assert bad.returncode == 2 and "InputError" in bad.stderr and "max context of 48" in bad.stderr
+
+
+def _cache_rows(out, n):
+    s = NativeSession(out)
+    r = Decoder(s).run(PROMPT, Sampling(max_new_tokens=8))
+    layer = s.manifest["decoder"]["layers"][0]
+    t = s.tensors[layer["key"]]
+    k = s.mem.view(s.addr(layer["key"]), tuple(t["shape"]), np.float32)[:, :n].copy()
+    return r, k
+
+
+def test_kv_shield_same_outputs_permuted_cache(tiny, tmp_path):
+    onnx_path, plain, _ = tiny
+    s = compile_decoder(onnx_path, tmp_path / "s", max_context=64, prefill_len=8, backends=["wasm"], kv_shield_seed=99)
+    assert s["kv_shield"] and read_manifest(tmp_path / "s")["decoder"]["kv_shield"] is True
+    r_s, k_s = _cache_rows(tmp_path / "s", len(PROMPT))
+    r_p, k_p = _cache_rows(plain, len(PROMPT))
+    assert r_s["tokens"] == r_p["tokens"]
+    assert np.abs(r_s["logits"] - r_p["logits"]).max() <= 1e-5 * np.abs(r_p["logits"]).max()
+    # The stored keys differ from the plain model's, but each row holds the same values, reordered.
+    assert np.abs(k_s - k_p).max() > 0.1
+    np.testing.assert_array_equal(np.sort(k_s, axis=-1), np.sort(k_p, axis=-1))
+    # Another secret gives another order.
+    compile_decoder(onnx_path, tmp_path / "s2", max_context=64, prefill_len=8, backends=["wasm"], kv_shield_seed=100)
+    assert np.abs(_cache_rows(tmp_path / "s2", len(PROMPT))[1] - k_s).max() > 0.1
