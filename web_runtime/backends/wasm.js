@@ -59,6 +59,9 @@ async function instantiateKernel({ file, entry, bytes }, memory, sharedPages = 0
 const SPLIT_MIN_MACS = 1 << 18;
 
 function macsOf(config) {
+  // Attention: its work grows with the run-time positions; a chunk's own causal triangle is the
+  // floor, so prefill chunks split across threads and one-token decodes do not.
+  if (config && Number.isInteger(config.Hkv)) return config.H * config.S * config.S * config.D;
   if (!config || !Number.isInteger(config.M)) return 0;
   return config.M * config.N * config.K * (config.batch ?? []).reduce((a, b) => a * b, 1);
 }
