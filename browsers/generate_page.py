@@ -42,7 +42,7 @@ def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int], sam
 def browser_generate(bundle_dir: str | Path, prompt: list[int], sampling, backend: str = "wasm", threads: int = 1,
                      stream=None) -> dict:
     """What `nnjit generate --engine browser` reports: tokens, per-step logits, tokens/s."""
-    with BrowserHarness() as h:
+    with BrowserHarness(webgpu=backend != "wasm") as h:
         v = generate_in_page(h, bundle_dir, prompt, sampling, threads, stream, return_logits=True, backend=backend)
     r = v["runs"][-1]
     return {"tokens": v["tokens"], "logits": v["logits"], "prefill_tokens_per_s": r["prefillTokensPerS"],

@@ -37,7 +37,7 @@ def webgpu_gap(manifest: dict) -> str | None:
     """Why a bundle cannot run on WebGPU (a step the compiler gave no WGSL kernel), as the web runtime's webgpuGap."""
     from .codegen.wgsl import gap
     kernels = {k.get("id"): k for k in manifest.get("kernels", [])}
-    for st in manifest["steps"]:
+    for st in manifest["steps"] + manifest.get("decoder", {}).get("decode", {}).get("steps", []):
         if not st.get("candidates", {}).get("webgpu"):
             why = gap(st.get("family"), kernels.get(st.get("kernel"), {}).get("config", {}))
             return (f"the bundle has no webgpu kernel for step {st.get('id')} ({st.get('op')} {st.get('node')})"
@@ -68,21 +68,31 @@ class GPUSession:
         arena_bytes = max(_round4(m["memory"]["arena_bytes"]), 4)
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
+        dec = m.get("decoder", {}).get("decode")
+        all_steps = m["steps"] + (dec["steps"] if dec else [])
         for kid, k in kernels.items():
-            if not any(kid in st["candidates"].get("webgpu", ()) for st in m["steps"]):
+            if not any(kid in st["candidates"].get("webgpu", ()) for st in all_steps):
                 continue
             module = dev.create_shader_module(code=as_arena_shader(files[k["file"]].decode()))
             self.pipelines[kid] = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": k["entry"]})
         self.tensors = m["tensors"]
         self.device_class = device_class(dev)
-        self.calls = []
-        for st in m["steps"]:
+        self.calls = self._calls(m["steps"], kernels)
+        # A decoder bundle's one-token plan over the same buffers (docs/decoders.md).
+        self.plans = {"main": (m["inputs"], m["outputs"], self.calls)}
+        if dec:
+            self.plans["decode"] = (dec["inputs"], dec["outputs"], self._calls(dec["steps"], kernels))
+
+    def _calls(self, steps: list[dict], kernels: dict) -> list:
+        calls = []
+        for st in steps:
             cands = st["candidates"]["webgpu"]
             kid = next((c for c in cands if kernels[c].get("device_class", "any") in ("any", self.device_class)), cands[0])
             pipe = self.pipelines[kid]
             entries = [{"binding": i, "resource": self._range(a)} for i, a in enumerate(st["args"])]
-            bind = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
-            self.calls.append((pipe, bind, kernels[kid]["dispatch"], st))
+            bind = self.dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
+            calls.append((pipe, bind, kernels[kid]["dispatch"], st))
+        return calls
 
     def _range(self, tid: int) -> dict:
         t = self.tensors[tid]
@@ -99,19 +109,19 @@ class GPUSession:
         p.end()
         return enc.finish()
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        m = self.manifest
-        checked = check_feeds(m["inputs"], feeds)
-        for spec in m["inputs"]:
+    def run(self, feeds: dict[str, np.ndarray], plan: str = "main") -> dict[str, np.ndarray]:
+        inputs, outputs, calls = self.plans[plan]
+        checked = check_feeds(inputs, feeds)
+        for spec in inputs:
             x = checked[spec["name"]]
             raw = to_bytes(x, spec["dtype"])
             self.dev.queue.write_buffer(self.arena, self.tensors[spec["tensor"]]["offset"], raw + bytes(_round4(len(raw)) - len(raw)))
-        self.dev.queue.submit([self._encode()])
-        return self._read_outputs()
+        self.dev.queue.submit([self._encode(calls)])
+        return self._read_outputs(outputs)
 
-    def _read_outputs(self) -> dict[str, np.ndarray]:
+    def _read_outputs(self, outputs=None) -> dict[str, np.ndarray]:
         out = {}
-        for o in self.manifest["outputs"]:
+        for o in outputs or self.manifest["outputs"]:
             t = self.tensors[o["tensor"]]
             buf = self.weights if t["storage"] == "weight" else self.arena
             raw = self.dev.queue.read_buffer(buf, t["offset"], _round4(t["bytes"]))

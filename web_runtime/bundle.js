@@ -151,7 +151,7 @@ export const describeStep = (s) => `step ${s.id} (${s.op}${s.node ? ` ${s.node}`
 
 /** null when every step has a webgpu kernel, else why not (naming the first step without one). */
 export function webgpuGap({ manifest }) {
-  const step = manifest.steps.find((s) => kernelFor(s, 'webgpu') === undefined);
+  const step = [...manifest.steps, ...(manifest.decoder?.decode?.steps ?? [])].find((s) => kernelFor(s, 'webgpu') === undefined);
   return step ? `the bundle has no webgpu kernel for ${describeStep(step)}` : null;
 }
 
@@ -186,9 +186,9 @@ export async function loadBundle(opened, { backends, relaxed, deviceClass = null
   });
   for (const backend of backends) {
     plans[backend] = planOf(manifest.steps, backend);
-    // A decoder bundle's one-token plan (docs/decoders.md) runs on wasm over the same memory.
-    const decode = backend === 'wasm' && manifest.decoder ? planOf(manifest.decoder.decode.steps, backend) : [];
-    if (decode.length) plans['wasm:decode'] = decode;
+    // A decoder bundle's one-token plan (docs/decoders.md) runs over the same memory.
+    const decode = manifest.decoder ? planOf(manifest.decoder.decode.steps, backend) : [];
+    if (decode.length) plans[`${backend}:decode`] = decode;
     for (const id of new Set([...plans[backend], ...decode])) {
       const k = kernels.get(id);
       need(k, `no kernel ${JSON.stringify(id)} for backend ${backend}`);

@@ -70,11 +70,6 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   const relaxed = relaxedSimd ?? supported;
   const { threads, reason: threadsReason } = threadCount(requestedThreads);
   const opened = await openBundle(url);
-  if (opened.manifest.decoder && backend !== 'wasm') {
-    // The decode plan has wasm kernels only so far (docs/decoders.md): 'auto' settles for wasm.
-    if (backend === 'webgpu') throw new BackendError('decoder bundles run on wasm only for now (their one-token decode plan has no webgpu runtime yet); use backend "wasm"');
-    backend = 'wasm';
-  }
   const wasmExtras = { relaxed, threads, fetchKernel: (id, rel) => fetchKernel(opened, id, { relaxed: rel }) };
   let { gpu, reason } = await pickBackend(opened, backend);
   let bundle;
@@ -197,7 +192,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
       if (!manifest.decoder) throw new BackendError('generate() needs a decoder bundle (a model compiled with past.* inputs)');
       return onBackend(async (b) => {
         const { stream = 0, ...rest } = options;
-        const result = generate(b, manifest.decoder, promptIds, rest, (token, index) => emit('token', { stream, token, index }));
+        const result = await generate(b, manifest.decoder, promptIds, rest, (token, index) => emit('token', { stream, token, index }));
         return { result, state: state() };
       });
     },

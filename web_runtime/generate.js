@@ -73,11 +73,11 @@ export function sampler({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) 
 const ids64 = (list) => new BigInt64Array(list.map((v) => BigInt(v))).buffer;
 
 /**
- * Run a generation on `backend` (run(feeds, sinks, variant)); `onToken(token, index)` sees each
+ * Run a generation on `backend` (run(feeds, sinks, variant), sync on wasm, async on webgpu); `onToken(token, index)` sees each
  * token as it is picked; options.returnLogits adds each step's logits (Float32Array) to the result. Resolves to {tokens, promptTokens, prefillMs, decodeMs, prefillTokensPerS,
  * decodeTokensPerS}.
  */
-export function generate(backend, dec, promptIds, options = {}, onToken = () => {}) {
+export async function generate(backend, dec, promptIds, options = {}, onToken = () => {}) {
   const { maxNewTokens = 32, stop = dec.eos_token_id == null ? [] : [dec.eos_token_id] } = options;
   const prompt = checkPrompt(promptIds, dec, maxNewTokens);
   const pick = sampler(options);
@@ -94,7 +94,7 @@ export function generate(backend, dec, promptIds, options = {}, onToken = () => 
     const pad = S - chunk.length;
     const tokens = [...new Array(pad).fill(0), ...chunk];
     const positions = [...new Array(pad).fill(-1), ...chunk.map((_, i) => c + i)];
-    logits = lastRow(backend.run({ [dec.token_input]: ids64(tokens), [dec.position_input]: ids64(positions) }));
+    logits = lastRow(await backend.run({ [dec.token_input]: ids64(tokens), [dec.position_input]: ids64(positions) }));
   }
   const t1 = performance.now();
   const tokens = [];
@@ -106,7 +106,7 @@ export function generate(backend, dec, promptIds, options = {}, onToken = () => 
     onToken(tok, i);
     if (stopSet.has(tok) || i === maxNewTokens - 1) break;
     const feeds = { [dec.token_input]: ids64([tok]), [dec.position_input]: ids64([prompt.length + i]) };
-    logits = lastRow(backend.run(feeds, null, 'decode'));
+    logits = lastRow(await backend.run(feeds, null, 'decode'));
   }
   const t2 = performance.now();
   return {

@@ -28,16 +28,28 @@ export class WebGPUBackend {
     const t0 = performance.now();
     const pipelines = await createPipelines(device, kernels.webgpu);
     const compileMs = performance.now() - t0;
-    const { steps, scratchBytes } = planSteps({ manifest, tensors }, plans.webgpu, pipelines, limits);
+    const { steps, scratchBytes: mainScratch } = planSteps({ manifest, tensors }, plans.webgpu, pipelines, limits);
+    // A decoder's one-token plan (docs/decoders.md) over the same buffers.
+    const dec = manifest.decoder?.decode;
+    const decodeSteps = dec ? planSteps({ manifest, tensors }, plans['webgpu:decode'], pipelines, limits, dec.steps) : null;
+    const scratchBytes = Math.max(mainScratch, decodeSteps?.scratchBytes ?? 0);
 
     const ioOf = (v) => ({ name: v.name, offset: tensors.get(v.tensor).offset, bytes: tensors.get(v.tensor).bytes });
+    const stagedOf = (list) => {
+      let at = 0;
+      return {
+        outputs: list.map((v) => {
+          const o = { ...ioOf(v), staged: at };
+          at += pad4(o.bytes);
+          return o;
+        }),
+        bytes: at,
+      };
+    };
     const inputs = manifest.inputs.map(ioOf);
-    let staged = 0;
-    const outputs = manifest.outputs.map((v) => {
-      const o = { ...ioOf(v), staged };
-      staged += pad4(o.bytes);
-      return o;
-    });
+    const { outputs, bytes: mainStaged } = stagedOf(manifest.outputs);
+    const decOut = dec ? stagedOf(dec.outputs) : null;
+    const staged = Math.max(mainStaged, decOut?.bytes ?? 0);
 
     // Allocation failures and invalid bind groups surface here, with sizes, rather than as a first run that falls back.
     device.pushErrorScope('validation');
@@ -45,6 +57,7 @@ export class WebGPUBackend {
     const U = GPUBufferUsage;
     const buffers = {};
     let calls;
+    let decodeCalls = null;
     let thrown = null;
     try {
       buffers.weight = device.createBuffer({ label: 'weights', size: sizes.weight, usage: U.STORAGE | U.COPY_SRC, mappedAtCreation: true });
@@ -53,11 +66,13 @@ export class WebGPUBackend {
       buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
       if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
       buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
-      calls = steps.map((s) => {
+      const bind = (s) => {
         const { pipeline, layout } = pipelines.get(s.kernel);
         const entries = s.binds.map((b, j) => ({ binding: j, resource: { buffer: buffers[b.storage], offset: b.offset, size: b.size } }));
         return { ...s, pipeline, bindGroup: device.createBindGroup({ layout, entries, label: `step ${s.step.id}` }) };
-      });
+      };
+      calls = steps.map(bind);
+      if (decodeSteps) decodeCalls = decodeSteps.steps.map(bind);
     } catch (e) {
       thrown = e; // createBuffer throws RangeError for sizes it cannot map at creation
     }
@@ -70,11 +85,14 @@ export class WebGPUBackend {
     }
     const backend = new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
     Object.assign(backend, { manifest, fetchKernel, pipelines });
+    if (dec) backend.variants.decode = { calls: decodeCalls, inputs: dec.inputs.map(ioOf), outputs: decOut.outputs };
     return backend;
   }
 
   constructor(device, info, buffers, calls, inputs, outputs, compileMs) {
     Object.assign(this, { device, info, buffers, calls, inputs, outputs, compileMs });
+    /** Other plans over the same buffers: a decoder's 'decode'. The main plan is the prefill. */
+    this.variants = { main: { calls, inputs, outputs } };
     /** Why the GPU is unusable (device lost, uncaptured error), or null. */
     this.failure = null;
     this.released = false;
@@ -90,16 +108,18 @@ export class WebGPUBackend {
   }
 
   /** `feeds`: input name → ArrayBuffer of exactly the tensor's bytes. Resolves to output name → ArrayBuffer. */
-  async run(feeds, sinks = null) {
-    this.#checkFeeds(feeds);
+  async run(feeds, sinks = null, variant = 'main') {
+    const v = this.variants[variant];
+    if (!v) throw new BackendError(`the bundle has no "${variant}" plan`);
+    this.#checkFeeds(feeds, v.inputs);
     return this.#guarded(async () => {
-      this.#upload(feeds);
+      this.#upload(feeds, v.inputs);
       const enc = this.device.createCommandEncoder();
-      this.#encode(enc, 0, this.calls.length);
-      for (const o of this.outputs) enc.copyBufferToBuffer(this.buffers.arena, o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
+      this.#encode(enc, 0, v.calls.length, undefined, v.calls);
+      for (const o of v.outputs) enc.copyBufferToBuffer(this.buffers.arena, o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
       return this.#readBack(enc, this.buffers.staging, (mapped) => {
         const out = {};
-        for (const o of this.outputs) {
+        for (const o of v.outputs) {
           if (sinks) sinks[o.name].set(new Uint8Array(mapped, o.staged, o.bytes));
           else out[o.name] = mapped.slice(o.staged, o.staged + o.bytes);
         }
@@ -239,10 +259,10 @@ export class WebGPUBackend {
   }
 
   /** Steps [from, to) into `enc`: one compute pass, split where scratch copies or per-step timestamps need it. */
-  #encode(enc, from, to, timestampWrites) {
+  #encode(enc, from, to, timestampWrites, calls = this.calls) {
     let pass = null;
     for (let i = from; i < to; i++) {
-      const c = this.calls[i];
+      const c = calls[i];
       const tw = timestampWrites?.(i);
       if (c.copies.length || tw) {
         pass?.end();
@@ -304,8 +324,8 @@ export class WebGPUBackend {
     return result;
   }
 
-  #checkFeeds(feeds) {
-    for (const { name, bytes } of this.inputs) {
+  #checkFeeds(feeds, inputs = this.inputs) {
+    for (const { name, bytes } of inputs) {
       const buf = feeds[name];
       if (!buf || buf.byteLength !== bytes) {
         throw new InputError(`input "${name}": expected ${bytes} bytes, got ${buf ? buf.byteLength : 'nothing'}`);
@@ -313,8 +333,8 @@ export class WebGPUBackend {
     }
   }
 
-  #upload(feeds) {
-    for (const { name, offset, bytes } of this.inputs) {
+  #upload(feeds, inputs = this.inputs) {
+    for (const { name, offset, bytes } of inputs) {
       const src = feeds[name] instanceof Uint8Array ? feeds[name] : new Uint8Array(feeds[name]);
       let data = src;
       if (bytes % 4) {

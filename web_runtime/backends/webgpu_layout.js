@@ -73,9 +73,9 @@ const overlaps = (a, b) => a.storage === b.storage && a.offset < b.offset + b.si
  * read from its own copy in a scratch buffer; two overlapping outputs are a bundle error. Returns
  * {steps, scratchBytes} (scratch is reused by every step: it only lives for one dispatch).
  */
-export function planSteps({ manifest, tensors }, plan, kernels, limits) {
+export function planSteps({ manifest, tensors }, plan, kernels, limits, stepList = manifest.steps) {
   let scratchBytes = 0;
-  const steps = manifest.steps.map((step, i) => {
+  const steps = stepList.map((step, i) => {
     const kernel = kernels.get(plan[i]);
     if (kernel.writable.length !== step.args.length) {
       throw new BundleError(`manifest.json: ${describeStep(step)} passes ${step.args.length} arguments to kernel ${plan[i]}, `
