@@ -10,9 +10,10 @@ import numpy as np
 from .page_runner import BrowserHarness
 
 
-def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int], sampling, threads: int = 1,
+def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int] | str, sampling, threads: int = 1,
                      stream=None, return_logits: bool = False, repeat: int = 1, backend: str = "wasm") -> dict:
-    """{tokens, runs: [{prefillTokensPerS, decodeTokensPerS, ...}], logits (steps × vocab) or None, info}."""
+    """{tokens, runs: [{prefillTokensPerS, decodeTokensPerS, ...}], logits (steps × vocab) or None, info};
+    a str prompt is tokenised in the page (web_runtime/tokenizer.js), adding promptIds and text."""
     seen = [0]
 
     def progress(p):
@@ -22,7 +23,8 @@ def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int], sam
                 stream(t)
             seen[0] = max(seen[0], len(toks))
 
-    config = {"prompt": list(prompt), "maxNewTokens": sampling.max_new_tokens, "temperature": sampling.temperature,
+    config = {"prompt": [] if isinstance(prompt, str) else list(prompt),
+              "text": prompt if isinstance(prompt, str) else None, "maxNewTokens": sampling.max_new_tokens, "temperature": sampling.temperature,
               "topK": sampling.top_k, "topP": sampling.top_p, "seed": sampling.seed, "threads": threads,
               "returnLogits": return_logits, "repeat": repeat, "backend": backend}
     if sampling.stop:

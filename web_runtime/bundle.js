@@ -35,7 +35,7 @@ async function sha256Hex(bytes) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function fetchVerified(base, file, expected) {
+export async function fetchVerified(base, file, expected) {
   const bytes = await fetchBytes(base, file);
   const actual = await sha256Hex(bytes);
   if (actual !== String(expected).toLowerCase()) {

@@ -2,10 +2,14 @@
 // driver polls it and prints them); the result carries the tokens, the stats and optionally each
 // step's logits (base64 of float32 rows).
 import { Session } from '/nnjit/index.js';
+import { loadTokenizer } from '/nnjit/tokenizer.js';
 import { expose, toBase64 } from './harness.js';
 
-async function generate({ bundleUrl, prompt, maxNewTokens = 32, temperature = 0, topK = 0, topP = 1, seed = 0,
+async function generate({ bundleUrl, prompt, text = null, maxNewTokens = 32, temperature = 0, topK = 0, topP = 1, seed = 0,
   stop, threads = 1, returnLogits = false, repeat = 1, backend = 'wasm' }) {
+  // With `text`, the page tokenises it (and detokenises the result) with the bundle's tokenizer.
+  const tokenizer = text === null ? null : await loadTokenizer(bundleUrl);
+  if (tokenizer) prompt = tokenizer.encode(text);
   const t0 = performance.now();
   const session = await Session.create(bundleUrl, { backend, threads, tune: false });
   const createMs = performance.now() - t0;
@@ -24,7 +28,10 @@ async function generate({ bundleUrl, prompt, maxNewTokens = 32, temperature = 0,
     const last = runs[runs.length - 1];
     const logits = last.logits ? await toBase64(new Blob(last.logits.map((a) => a.buffer))) : null;
     for (const s of runs) delete s.logits;
-    return { tokens, runs, createMs, info: session.info, logits, crossOriginIsolated: self.crossOriginIsolated };
+    return {
+      tokens, runs, createMs, info: session.info, logits, crossOriginIsolated: self.crossOriginIsolated,
+      ...(tokenizer ? { promptIds: prompt, text: tokenizer.decode(tokens) } : {}),
+    };
   } finally {
     await session.release();
   }

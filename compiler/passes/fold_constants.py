@@ -28,10 +28,19 @@ def _eval_node(g: Graph, node) -> list[np.ndarray]:
     return ReferenceEvaluator(model).run(None, feeds)
 
 
+def _only_gemm_weight(g: Graph, node, consumers: dict) -> bool:
+    """A Transpose of a constant read only as a MatMul/Gemm weight: lowering packs that weight into
+    panels anyway, so folding it adds no bytes (a tied LM head reads the embedding transposed)."""
+    users = consumers.get(node.outputs[0], [])
+    return node.op == "Transpose" and bool(users) and all(
+        u.op in ("MatMul", "Gemm") and u.inputs[1] == node.outputs[0] and u.inputs[0] != node.outputs[0] for u in users)
+
+
 def fold_constants(g: Graph) -> int:
     """Returns the number of nodes folded."""
     folded = 0
     kept = []
+    consumers = g.consumers()
     for node in g.nodes:
         outs = [o for o in node.outputs if o]
         result = None
@@ -48,11 +57,16 @@ def fold_constants(g: Graph) -> int:
         elif (node.op not in _NONDETERMINISTIC and all(g.is_const(i) for i in node.inputs if i)
               and any(i for i in node.inputs)):
             known = [g.values[o].shape for o in outs]
-            if all(s is not None and int(np.prod(s)) > _MAX_FOLDED_ELEMS for s in known):
+            big = all(s is not None and int(np.prod(s)) > _MAX_FOLDED_ELEMS for s in known)
+            if big and not _only_gemm_weight(g, node, consumers):
                 kept.append(node)
                 continue
             try:
-                result = _eval_node(g, node)
+                if big:  # numpy's transpose is a view; the reference evaluator would copy gigabytes
+                    perm = node.attrs.get("perm")
+                    result = [np.transpose(g.const(node.inputs[0]), perm)]
+                else:
+                    result = _eval_node(g, node)
             except Exception as e:
                 msg = " ".join(str(e).split())[:300]  # one line: the CLI prints `ShapeError: message`
                 raise ShapeError(f"node {node.name} ({node.op}): constant evaluation failed: {msg}") from None

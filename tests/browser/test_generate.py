@@ -74,3 +74,18 @@ def test_bad_prompts_are_input_errors(harness, tiny, prompt, max_new, msg):
     with pytest.raises(PageError, match=msg) as e:
         generate_in_page(harness, out, prompt, Sampling(max_new_tokens=max_new))
     assert e.value.name == "InputError"
+
+
+def test_page_tokenizer_matches_the_python_tokenizers(harness, tiny):
+    """web_runtime/tokenizer.js (@huggingface/tokenizers on the bundle's tokenizer.json) encodes and
+    decodes as the `tokenizers` package does, so text in the page gives the CLI's tokens."""
+    from tokenizers import Tokenizer
+
+    _, out, _ = tiny
+    tok = Tokenizer.from_file(str(out / "tokenizer.json"))
+    for text in ["def forward(self, x):\n    return x * 2", "Ünïcødé — “quotes” 🙂 and  spaces"]:
+        v = generate_in_page(harness, out, text, Sampling(max_new_tokens=6))
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert v["promptIds"] == ids
+        assert v["tokens"] == Decoder(NativeSession(out)).run(ids, Sampling(max_new_tokens=6))["tokens"]
+        assert v["text"] == tok.decode(v["tokens"])
