@@ -171,3 +171,30 @@ def test_ort_greedy_equals_generate(hf, onnx_path, tokenizer):
         assert _rel(got["logits"][0], last) <= REL_TOL, p
         print(f"\n{p!r}: {len(ref)} tokens {tokenizer.decode(ref)!r}; onnxruntime prefill"
               f" {got['prefill_tokens_per_s']:.1f} tok/s, decode {got['decode_tokens_per_s']:.1f} tok/s")
+
+
+@pytest.mark.gemma
+@requires_extra
+def test_nnjit_greedy_equals_onnxruntime(onnx_path, tokenizer, tmp_path):
+    """The compiled bundle (KV cache, fused attention with the 512-key sliding window on 5 of 6
+    layers, grouped-query heads) generates onnxruntime's tokens on the exported graph."""
+    import numpy as np
+
+    from nnjit.bench.decoder_ref import OrtDecoder
+    from nnjit.compiler.decoder import compile_decoder
+    from nnjit.compiler.generate import Decoder, Sampling
+    from nnjit.compiler.native_runtime import NativeSession
+
+    s = compile_decoder(onnx_path, tmp_path / "b", max_context=1024, backends=["wasm"])
+    assert s["windows"] == [0, 512] and s["layers"] == 18
+    dec = Decoder(NativeSession(tmp_path / "b"))
+    ref = OrtDecoder(onnx_path)
+    eos = zoo_gemma.CONFIG["eos"]
+    for p in PROMPTS:
+        ids = _ids(tokenizer, p)
+        got = dec.run(ids, Sampling(max_new_tokens=N_NEW, stop=[eos]))
+        want = ref.greedy(ids, N_NEW, eos=eos)
+        assert got["tokens"] == want["tokens"], p
+        n = min(len(got["logits"]), len(want["logits"]))
+        err = np.abs(got["logits"][:n] - want["logits"][:n]).max(axis=1) / np.abs(want["logits"][:n]).max(axis=1)
+        assert err.max() <= 1e-3, p
