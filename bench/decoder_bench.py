@@ -87,6 +87,19 @@ def bench_model(name: str, threads=(1, 2)) -> dict:
                     v = generate_in_page(h, b, _prompt(p), Sampling(max_new_tokens=NEW), threads=t, repeat=2)
                     r = v["runs"][-1]
                     row[f"web{t}_decode_ms@{p}"] = r["decodeMs"] / (len(v["tokens"]) - 1)
+            # onnxruntime-web on the same graph: a 128-token prefill (past 0) and one token on a past
+            # of length p, fed as inputs (it has no KV cache of its own); a failure is reported, not fatal.
+            try:
+                feeds = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32) for i in ref.past}
+                feeds.update(input_ids=np.array([p128], np.int64), position_ids=np.arange(128, dtype=np.int64)[None])
+                v = h.run_ort(onnx_path, feeds, runs=3, warmup_ms=500)
+                row["ortweb1_prefill_tok_s"] = 128 / v["latency_ms"]["median"] * 1000
+                for p in POSITIONS:
+                    feeds = {i.name: np.zeros((1, i.shape[1], p, i.shape[3]), np.float32) for i in ref.past}
+                    feeds.update(input_ids=np.array([[11]], np.int64), position_ids=np.array([[p]], np.int64))
+                    row[f"ortweb1_decode_ms@{p}"] = h.run_ort(onnx_path, feeds, runs=5, warmup_ms=500)["latency_ms"]["median"]
+            except Exception as e:  # noqa: BLE001 - the peer's failure is a result of the run
+                row["ortweb_error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
             row["browser"] = h.browser.version
     return row
 
@@ -105,10 +118,16 @@ def render(rows: list[dict], threads) -> str:
         engines.append(("nnjit wasm (wasmtime)", "native_prefill_tok_s", "native_decode_ms"))
         engines += [(f"nnjit wasm Chromium, {t} thread{'s' if t > 1 else ''}", f"web{t}_prefill_tok_s", f"web{t}_decode_ms")
                     for t in threads]
+        if "ortweb1_prefill_tok_s" in r:
+            engines.append(("onnxruntime-web wasm Chromium, 1 thread (past fed as inputs)", "ortweb1_prefill_tok_s",
+                            "ortweb1_decode_ms"))
         for label, pre, dk in engines:
             cells = [r["model"], label, f"{r[pre]:.1f}"] + [f"{r[f'{dk}@{p}']:.2f}" for p in POSITIONS]
             cells.append(f"{1000 / r[f'{dk}@128']:.1f}")
             out.append("| " + " | ".join(cells) + " |")
+    for r in rows:
+        if "ortweb_error" in r:
+            out.append(f"\nonnxruntime-web on {r['model']}: {r['ortweb_error']}")
     out.append("\n| model | greedy 32 == onnxruntime (native / web) | max logits rel err | weights MiB | KV cache MiB "
                "| wasm memory MiB | memory / weights | compile s |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
