@@ -48,3 +48,20 @@ class OrtDecoder:
         return {"tokens": tokens, "logits": np.stack(steps),
                 "prefill_tokens_per_s": len(prompt) / (t1 - t0),
                 "decode_tokens_per_s": decoded / max(t2 - t1, 1e-9)}
+
+
+def round_weights_f16(src, dst):
+    """A copy of the model whose float32 initializers that a --weights f16 bundle halves are rounded
+    to half and back: the exact reference for such a bundle."""
+    import onnx
+    from onnx import numpy_helper
+
+    from nnjit.compiler.weights_codec import MIN_F16_BYTES
+
+    m = onnx.load(str(src))
+    for t in m.graph.initializer:
+        a = numpy_helper.to_array(t)
+        if a.dtype == np.float32 and a.size * 4 >= MIN_F16_BYTES:
+            t.CopyFrom(numpy_helper.from_array(a.astype(np.float16).astype(np.float32), t.name))
+    onnx.save(m, str(dst))
+    return dst

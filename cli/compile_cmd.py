@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--kv-shield", action="store_true",
                    help="decoder models: permute each KV head's dimensions by a secret drawn now, folded into the "
                         "Q/K/V and output projections (same outputs; cached keys/values in a secret order; docs/decoders.md)")
+    p.add_argument("--weights", choices=["f32", "f16"], default="f32",
+                   help="f16: store float32 weights as half floats in weights.bin (half the download; expanded at "
+                        "load, kernels compute in float32)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
@@ -41,18 +44,19 @@ def main(args) -> int:
         import secrets
         seed = secrets.randbits(63) if args.kv_shield else None
         s = compile_decoder(args.model, args.out, args.max_context, args.prefill, backends, args.tokenizer,
-                            kv_shield_seed=seed)
+                            kv_shield_seed=seed, weights_format=args.weights)
         if args.json:
             print(json.dumps(s))
         else:
             print(f"{args.model} → {s['bundle']}: decoder, {s['layers']} layers, max context {s['max_context']}, "
                   f"prefill {s['prefill_len']} tokens/run: {s['steps']} prefill + {s['decode_steps']} decode steps, "
                   f"{s['kernels']} kernels in {s['seconds']} s")
-            print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB, KV cache {s['kv_cache_bytes'] / 2**20:.2f} MiB, "
+            print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB (weights.bin {s['weights_file_bytes'] / 2**20:.2f} MiB), "
+                  f"KV cache {s['kv_cache_bytes'] / 2**20:.2f} MiB, "
                   f"arena {s['arena_bytes'] / 2**20:.2f} MiB")
         return 0
     s = compile_model(args.model, args.out, parse_shape_args(args.shape), backends,
-                      bind=parse_bind_args(args.bind))
+                      bind=parse_bind_args(args.bind), weights=args.weights)
     if args.json:
         print(json.dumps(s))
     else:
@@ -60,6 +64,7 @@ def main(args) -> int:
         print(f"{args.model} → {s['bundle']}: {s['onnx_nodes']} ONNX nodes → {s['steps']} steps, "
               f"{s['kernels']} kernels ({s['epilogues_fused']} epilogues fused, {s['batchnorm_folded']} BN folded, "
               f"{s['folded']} constants folded) in {s['seconds']} s")
-        print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB, arena {s['arena_bytes'] / 2**20:.2f} MiB "
+        print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB (weights.bin {s['weights_file_bytes'] / 2**20:.2f} MiB), "
+              f"arena {s['arena_bytes'] / 2**20:.2f} MiB "
               f"vs {s['intermediate_bytes'] / 2**20:.2f} MiB of intermediates ({saved:.0%} saved by reuse)")
     return 0

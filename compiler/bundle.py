@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from . import weights_codec
 from .errors import BundleError
 from .ir import NP_DTYPES as DTYPE_BYTES  # the dtypes a bundle may hold (membership only)
 from .ir import tensor_bytes
@@ -17,7 +18,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(out: Path, manifest: dict, weights: bytes, kernel_files: dict[str, bytes]) -> Path:
+def write_bundle(out: Path, manifest: dict, weights: bytes, kernel_files: dict[str, bytes],
+                 f16_ranges: list[tuple[int, int]] | None = None) -> Path:
+    """`f16_ranges`: write weights.bin f16-encoded (weights_codec), halving those float32 ranges."""
     out = Path(out)
     (out / "kernels").mkdir(parents=True, exist_ok=True)
     for old in (out / "kernels").glob("*.wasm"):
@@ -25,9 +28,15 @@ def write_bundle(out: Path, manifest: dict, weights: bytes, kernel_files: dict[s
             old.unlink()
     for rel, data in kernel_files.items():
         (out / rel).write_bytes(data)
-    (out / "weights.bin").write_bytes(weights)
     manifest = {"format": FORMAT, "version": VERSION, **manifest}
-    manifest["weights"] = {"file": "weights.bin", "bytes": len(weights), "sha256": sha256(weights)}
+    if f16_ranges is None:
+        data = weights
+        manifest["weights"] = {"file": "weights.bin", "bytes": len(weights), "sha256": sha256(data)}
+    else:
+        data, segments = weights_codec.encode(weights, f16_ranges)
+        manifest["weights"] = {"file": "weights.bin", "bytes": len(weights), "sha256": sha256(data), "encoding": "f16",
+                               "file_bytes": len(data), "segments": segments}
+    (out / "weights.bin").write_bytes(data)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out
 
@@ -63,7 +72,7 @@ def load_bundle(bundle: Path) -> tuple[dict, bytes, dict[str, bytes]]:
     (keyed by relative path)."""
     m = read_manifest(bundle)
     check_manifest(m)
-    weights = verify_file(bundle, m["weights"]["file"], m["weights"]["sha256"])
+    weights = weights_codec.decode(verify_file(bundle, m["weights"]["file"], m["weights"]["sha256"]), m["weights"])
     if len(weights) != m["weights"]["bytes"]:
         raise BundleError(f"{Path(bundle) / m['weights']['file']}: manifest.json weights.bytes expects "
                           f"{m['weights']['bytes']} bytes, the file has {len(weights)}")
@@ -141,6 +150,7 @@ def check_manifest(m: dict) -> dict[int, dict]:
     w = _get(m, "weights", "manifest", dict, "an object")
     _rel_file(w, "weights")
     wbytes = _int(w, "bytes", "weights")
+    weights_codec.check(w)
     total = _int(mem, "total_bytes", "memory", 1, MAX_MEMORY_BYTES)
     wbase = _int(mem, "weights_base", "memory")
     abase = _int(mem, "arena_base", "memory")

@@ -20,7 +20,7 @@ from .ir import Node, Value
 from .lower import lower
 from .onnx_import import check_sizes, import_onnx, load_model
 from .passes import kv_cache, kv_shield
-from .pipeline import KernelTable, check_backends, io_entries, optimize
+from .pipeline import KernelTable, check_backends, check_weight_format, io_entries, optimize
 from .plan import ALIGN, WeightPool, plan_memory
 
 DEFAULT_MAX_CONTEXT = 1024
@@ -147,11 +147,12 @@ def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: in
 
 def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill_len: int | None = None,
                     backends=("wasm", "webgpu"), tokenizer=None, meta: dict | None = None,
-                    kv_shield_seed: int | None = None) -> dict:
+                    kv_shield_seed: int | None = None, weights_format: str = "f32") -> dict:
     """`kv_shield_seed`: apply KV-Shield (passes/kv_shield.py) with permutations drawn from this seed;
     the CLI draws it from the OS's secret source and never writes it anywhere."""
     t0 = time.perf_counter()
     backends = check_backends(backends)
+    check_weight_format(weights_format)
     source = str(model_path)
     tok_side, meta_side = sidecars(model_path)
     meta = {**meta_side, **(meta or {})}
@@ -230,10 +231,11 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
         "kernels": table.kernels,
         "decoder": dec,
     }
-    bundle_mod.write_bundle(Path(out_dir), manifest, weights, files)
+    bundle_mod.write_bundle(Path(out_dir), manifest, weights, files, list(pool.f16_ranges) if weights_format == "f16" else None)
     return {"bundle": str(out_dir), "backends": backends, "decoder": True, "max_context": T, "prefill_len": Sp,
             "kv_shield": kv_shield_seed is not None,
             "layers": len(sites_p), "windows": sorted(set(windows.values())), "steps": len(steps_p),
             "decode_steps": len(steps_d), "kernels": len(table.kernels), "weights_bytes": len(weights),
+            "weights_file_bytes": (Path(out_dir) / "weights.bin").stat().st_size,
             "kv_cache_bytes": state_bytes, "arena_bytes": arena_bytes,
             "seconds": round(time.perf_counter() - t0, 2), **stats}

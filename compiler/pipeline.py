@@ -155,10 +155,23 @@ def check_backends(backends) -> list[str]:
     return backends
 
 
+WEIGHT_FORMATS = ("f32", "f16")
+
+
+def check_weight_format(fmt: str) -> str:
+    if fmt not in WEIGHT_FORMATS:
+        from .errors import NnjitError
+        raise NnjitError(f"weights format {fmt!r}: expected one of {', '.join(WEIGHT_FORMATS)}")
+    return fmt
+
+
 def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wasm", "webgpu"), log=None,
-                  bind: dict | None = None) -> dict:
+                  bind: dict | None = None, weights: str = "f32") -> dict:
+    """`weights`: 'f16' stores float32 weights as half floats in weights.bin (half the download; the
+    runtime expands them, kernels compute in float32)."""
     t0 = time.perf_counter()
     backends = check_backends(backends)
+    check_weight_format(weights)
     source = str(model_path)
     g = import_onnx(model_path, shapes, bind)
     n_onnx = len(g.nodes)
@@ -180,8 +193,10 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         "steps": steps,
         "kernels": table.kernels,
     }
-    bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, table.files)
+    bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, table.files,
+                            plan.f16_ranges if weights == "f16" else None)
     summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps),
-               "kernels": len(table.kernels), "weights_bytes": len(plan.weights), "arena_bytes": plan.arena_bytes,
+               "kernels": len(table.kernels), "weights_bytes": len(plan.weights),
+               "weights_file_bytes": (Path(out_dir) / "weights.bin").stat().st_size, "arena_bytes": plan.arena_bytes,
                "intermediate_bytes": plan.intermediate_bytes, "seconds": round(time.perf_counter() - t0, 2), **stats}
     return summary

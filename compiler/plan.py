@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ir import Graph, tensor_bytes, to_bytes
+from .weights_codec import f16_eligible
 from .lower import resolve
 from .ops.common import Lowering
 
@@ -30,6 +31,7 @@ class Plan:
     tensors: list[dict]          # manifest tensors
     ids: dict[str, int]          # value name → tensor id
     weights: bytes
+    f16_ranges: list             # (offset, bytes) of float32 weights an f16 bundle stores as half floats
     arena_bytes: int
     intermediate_bytes: int
     weights_base: int
@@ -48,12 +50,16 @@ class WeightPool:
     def __init__(self):
         self.blob = bytearray()
         self.offsets: dict[tuple[str, bytes], int] = {}
+        self.f16_ranges: list[tuple[int, int]] = []  # float32 weights an f16 bundle may halve
 
-    def add(self, name: str, raw: bytes) -> int:
+    def add(self, name: str, raw: bytes, f16_ok: bool = False) -> int:
         key = (name, hashlib.blake2b(raw, digest_size=16).digest())
         if key not in self.offsets:
             self.offsets[key] = len(self.blob)
-            self.blob += raw + bytes(_align(max(len(raw), 1)) - len(raw))
+            padded = _align(max(len(raw), 1))
+            if f16_ok:
+                self.f16_ranges.append((len(self.blob), padded))
+            self.blob += raw + bytes(padded - len(raw))
         return self.offsets[key]
 
 
@@ -104,7 +110,8 @@ def plan_memory(g: Graph, L: Lowering, reserved: dict[str, int] | None = None,
     for r in dict.fromkeys(roots.values()):
         if g.is_const(r):
             arr = np.ascontiguousarray(g.const(r)).astype(_np(g.values[r].dtype), copy=False)
-            weight_offsets[r] = pool.add(r, to_bytes(arr, g.values[r].dtype))
+            dt = g.values[r].dtype
+            weight_offsets[r] = pool.add(r, to_bytes(arr, dt), f16_eligible(arr, dt))
     blob = pool.blob
 
     weights_base = ALIGN
@@ -118,7 +125,7 @@ def plan_memory(g: Graph, L: Lowering, reserved: dict[str, int] | None = None,
         tensors.append({"id": len(tensors), "name": n, "dtype": v.dtype, "shape": list(v.shape),
                         "bytes": _nbytes(g, n), "storage": "weight" if const else "arena",
                         "offset": weight_offsets[r] if const else offsets[r]})
-    return Plan(tensors, ids, bytes(blob), arena_bytes,
+    return Plan(tensors, ids, bytes(blob), list(pool.f16_ranges), arena_bytes,
                 sum(_nbytes(g, r) for r in arena_roots if r not in reserved), weights_base, arena_base)
 
 

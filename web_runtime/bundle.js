@@ -69,6 +69,7 @@ export function checkManifest(m) {
   field('weights.bytes', isNat(m.weights.bytes), 'an integer >= 0', m.weights.bytes);
   const safeFile = (f) => typeof f === 'string' && f.length > 0 && !f.startsWith('/') && !f.includes('\\') && !f.split('/').includes('..') && !/^[a-z]+:/i.test(f);
   field('weights.file', safeFile(m.weights.file), 'a relative path inside the bundle', m.weights.file);
+  checkWeightsEncoding(m.weights, field, isNat);
   // The spans against memory.total_bytes are the wasm backend's check (WebGPU binds the arena and the
   // weights as their own buffers); every tensor must lie inside its arena or weights here.
 
@@ -205,13 +206,71 @@ export async function loadBundle(opened, { backends, relaxed, deviceClass = null
   return { manifest, tensors, plans, kernels: byBackend, weights, fetchMs: opened.fetchMs + performance.now() - t0 };
 }
 
-/** weights.bin, verified; also what a GPU session re-fetches when it falls back to wasm. */
-export async function fetchWeights({ base, manifest }) {
-  const weights = await fetchVerified(base, manifest.weights.file, manifest.weights.sha256);
-  if (Number.isInteger(manifest.weights.bytes) && weights.byteLength !== manifest.weights.bytes) {
-    throw new BundleError(`${manifest.weights.file}: expected ${manifest.weights.bytes} bytes, got ${weights.byteLength}`);
+/** weights.bin's encoding (compiler/weights_codec.py): 'f32', or 'f16' with segments tiling the memory image. */
+function checkWeightsEncoding(w, field, isNat) {
+  const enc = w.encoding ?? 'f32';
+  field('weights.encoding', enc === 'f32' || enc === 'f16', '"f32" or "f16"', enc);
+  if (enc === 'f32') return;
+  field('weights.segments', Array.isArray(w.segments), 'a list of [offset, bytes, kind]', w.segments);
+  let pos = 0;
+  let fileBytes = 0;
+  w.segments.forEach((seg, k) => {
+    const ok = Array.isArray(seg) && seg.length === 3 && seg[0] === pos && isNat(seg[1]) && seg[1] > 0
+      && (seg[2] === 'raw' || (seg[2] === 'f16' && seg[1] % 4 === 0 && seg[0] % 4 === 0));
+    field(`weights.segments[${k}]`, ok, `[${pos}, bytes > 0 (a multiple of 4 for f16), "f16" | "raw"]`, seg);
+    pos += seg[1];
+    fileBytes += seg[2] === 'f16' ? seg[1] / 2 : seg[1];
+  });
+  field('weights.segments', pos === w.bytes, `to cover weights.bytes (${w.bytes})`, pos);
+  field('weights.file_bytes', w.file_bytes === fileBytes, `${fileBytes} (from the segments)`, w.file_bytes);
+}
+
+let halfTable = null;
+
+/** float32 values of all 65536 half-float bit patterns (exact: every half is a float32). */
+function halfToFloat() {
+  if (halfTable) return halfTable;
+  halfTable = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const f = h & 0x3ff;
+    halfTable[h] = e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity) : sign * (1 + f / 1024) * 2 ** (e - 15);
   }
-  return weights;
+  return halfTable;
+}
+
+/** The memory image of an f16-encoded weights file: half floats widened, raw segments copied. */
+function expandWeights(data, w) {
+  if (data.byteLength !== w.file_bytes) throw new BundleError(`${w.file}: expected ${w.file_bytes} bytes, got ${data.byteLength}`);
+  const out = new ArrayBuffer(w.bytes);
+  const bytes = new Uint8Array(out);
+  const table = halfToFloat();
+  let at = 0;
+  for (const [off, n, kind] of w.segments) {
+    if (kind === 'f16') {
+      // A copy when the half floats sit at an odd byte offset of the file (after an odd-sized raw segment).
+      const src = at % 2 ? new Uint16Array(data.slice(at, at + n / 2)) : new Uint16Array(data, at, n / 4);
+      const dst = new Float32Array(out, off, n / 4);
+      for (let i = 0; i < dst.length; i++) dst[i] = table[src[i]];
+      at += n / 2;
+    } else {
+      bytes.set(new Uint8Array(data, at, n), off);
+      at += n;
+    }
+  }
+  return out;
+}
+
+/** weights.bin, verified and expanded to the memory image; also what a GPU session re-fetches when it falls back to wasm. */
+export async function fetchWeights({ base, manifest }) {
+  const w = manifest.weights;
+  const data = await fetchVerified(base, w.file, w.sha256);
+  if ((w.encoding ?? 'f32') === 'f16') return expandWeights(data, w);
+  if (Number.isInteger(w.bytes) && data.byteLength !== w.bytes) {
+    throw new BundleError(`${w.file}: expected ${w.bytes} bytes, got ${data.byteLength}`);
+  }
+  return data;
 }
 
 /** One kernel's file, verified: what the tuner fetches for a candidate the plan did not load. */

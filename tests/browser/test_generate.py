@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnjit.bench import zoo
-from nnjit.bench.decoder_ref import OrtDecoder
+from nnjit.bench.decoder_ref import OrtDecoder, round_weights_f16
 from nnjit.browsers.generate_page import generate_in_page
 from nnjit.browsers.page_runner import PageError
 from nnjit.compiler.decoder import compile_decoder
@@ -89,3 +89,16 @@ def test_page_tokenizer_matches_the_python_tokenizers(harness, tiny):
         assert v["promptIds"] == ids
         assert v["tokens"] == Decoder(NativeSession(out)).run(ids, Sampling(max_new_tokens=6))["tokens"]
         assert v["text"] == tok.decode(v["tokens"])
+
+
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_f16_weights_expand_in_the_page(harness, gpu_harness, tmp_path_factory, backend):
+    """A --weights f16 bundle (half the download) generates the rounded model's tokens on both backends."""
+    d = tmp_path_factory.mktemp("f16web")
+    src = zoo.cached("gpt2-tiny")
+    compile_decoder(src, d / "b", max_context=64, prefill_len=8, weights_format="f16")
+    ref = OrtDecoder(round_weights_f16(src, d / "r.onnx")).greedy(PROMPT, 12)
+    h = gpu_harness if backend == "webgpu" else harness
+    v = generate_in_page(h, d / "b", PROMPT, Sampling(max_new_tokens=12), return_logits=True, backend=backend)
+    assert v["info"]["backend"] == backend and v["tokens"] == ref["tokens"]
+    assert np.abs(v["logits"] - ref["logits"]).max() <= 1e-4 * np.abs(ref["logits"]).max()
