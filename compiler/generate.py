@@ -5,6 +5,7 @@ runtime's Session.generate follows the same rules:
 - the prompt is prefilled in chunks of `prefill_len` tokens, each chunk right-aligned in the
   prefill plan's slots and the free slots marked with position -1 (their keys/values are not
   cached and their logits are never read), so the prefill's logits row is always its last slot;
+  a last chunk of at most prefill_len / 16 tokens runs as single decode steps instead;
 - then one decode-plan run per new token at position len(prompt) + i;
 - tokens are picked from the last logits row: argmax (greedy), or sampled with temperature,
   top-k and top-p (nucleus) from a seeded generator.
@@ -17,6 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
+
+
+# A prompt chunk of at most prefill_len / SMALL_CHUNK tokens runs as that many decode steps: a prefill
+# run costs about its prefill_len slots whatever the chunk holds (gpt2 here: ~10 decode steps' time).
+SMALL_CHUNK = 16
 
 
 @dataclass
@@ -72,6 +78,10 @@ class Decoder:
         Sp = self.Sp
         for c in range(0, len(ids), Sp):
             chunk = ids[c:c + Sp]
+            if len(chunk) <= Sp // SMALL_CHUNK:
+                for i, t in enumerate(chunk):
+                    logits = self.step(t, c + i)
+                return logits
             pad = Sp - len(chunk)
             tok = np.array([[0] * pad + chunk], np.int64)
             pos = np.array([[-1] * pad + list(range(c, c + len(chunk)))], np.int64)

@@ -1,7 +1,8 @@
 // Token generation over a decoder bundle (docs/decoders.md), run inside the session's worker: the
 // same rules as the compiler's native generator (compiler/generate.py). The prompt is prefilled in
 // chunks of `prefill_len` tokens right-aligned in the prefill plan (free slots at position -1, never
-// cached, never read), then the one-token decode plan runs once per new token.
+// cached, never read; a last chunk of at most prefill_len / 16 tokens as single decode steps), then
+// the one-token decode plan runs once per new token.
 import { InputError } from './errors.js';
 
 /** Prompt ids as numbers, or InputError naming what is wrong. */
@@ -70,6 +71,9 @@ export function sampler({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) 
   };
 }
 
+// A prompt chunk of at most prefill_len / SMALL_CHUNK tokens runs as decode steps (compiler/generate.py).
+const SMALL_CHUNK = 16;
+
 const ids64 = (list) => new BigInt64Array(list.map((v) => BigInt(v))).buffer;
 
 /**
@@ -91,6 +95,12 @@ export async function generate(backend, dec, promptIds, options = {}, onToken = 
   let logits;
   for (let c = 0; c < prompt.length; c += S) {
     const chunk = prompt.slice(c, c + S);
+    if (chunk.length <= Math.floor(S / SMALL_CHUNK)) {
+      for (let i = 0; i < chunk.length; i++) {
+        logits = lastRow(await backend.run({ [dec.token_input]: ids64([chunk[i]]), [dec.position_input]: ids64([c + i]) }, null, 'decode'));
+      }
+      break;
+    }
     const pad = S - chunk.length;
     const tokens = [...new Array(pad).fill(0), ...chunk];
     const positions = [...new Array(pad).fill(-1), ...chunk.map((_, i) => c + i)];
