@@ -32,18 +32,26 @@ function serve() {
     try {
       fns[op](...args, part, parts);
     } catch (e) {
+      // The coordinator is blocked in its own part: the message travels in the control block.
+      const msg = new TextEncoder().encode(String(e?.message ?? e)).slice(0, CTL.MSG_BYTES - 1);
+      const bytes = new Uint8Array(ctl.buffer, CTL.MSG * 4, CTL.MSG_BYTES);
+      bytes.fill(0);
+      bytes.set(msg);
       Atomics.store(ctl, CTL.ERROR, part);
     }
     if (Atomics.sub(ctl, CTL.REMAIN, 1) === 1) Atomics.notify(ctl, CTL.REMAIN);
   }
 }
 
-self.onmessage = async ({ data }) => {
+// Synchronous handling: 'serve' blocks this thread, so a 'load' still awaiting an asynchronous
+// instantiate when 'serve' arrives would never finish (WebKit ran into exactly that: the helper then
+// served a slot it had not loaded). Workers may instantiate synchronously at any size.
+self.onmessage = ({ data }) => {
   try {
     if (data.type === 'init') ({ memory, part, parts } = data), (ctl = new Int32Array(data.ctl));
     else if (data.type === 'load') {
       for (const { slot, module, entry } of data.kernels) {
-        fns[slot] = (await WebAssembly.instantiate(module, { env: { memory } })).exports[entry];
+        fns[slot] = new WebAssembly.Instance(module, { env: { memory } }).exports[entry];
       }
     } else if (data.type === 'serve') serve();
   } catch (e) {

@@ -200,3 +200,17 @@ def test_resume_after_kill_9_loses_nothing(tmp_path):
     assert len(after) == len({key(r) for r in after})   # no leftovers of the cell cut by the kill
     for c in children:
         assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE
+
+
+def test_webkit_two_threads_run_and_agree(tmp_path):
+    """WebKitGTK with shared memory: a 2-thread nnjit session loads, splits its gemms and matches
+    onnxruntime (the helper threads once served a kernel slot before they had loaded it)."""
+    out = tmp_path / "wk"
+    cmd = [sys.executable, "-m", "nnjit.cli.main", "bench", "--configs", "webkit-sel-wasm-t2", "--out", str(out),
+           "--models", "mlp", "--runtimes", "nnjit-wasm", "--placements", "worker", "--no-native", *FAST]
+    r = run(cmd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cell = cells(rows(out))["nnjit-wasm", "worker", "mlp"]
+    assert value(cell, "threads_run") == 2
+    assert value(cell, "max_rel_err") <= 1e-4
+    assert value(cell, "warm_median_ms") > 0

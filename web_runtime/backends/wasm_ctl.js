@@ -8,5 +8,7 @@ export const CTL = {
   ARGS: 8, // up to MAX_ARGS kernel arguments (byte addresses)
   MAX_ARGS: 24,
   YIELD: -1,
-  BYTES: 4 * 32,
+  MSG: 32, // the trapping helper's error message, UTF-8, MSG_BYTES at most (int32 index of its start)
+  MSG_BYTES: 256,
+  BYTES: 4 * 32 + 256,
 };

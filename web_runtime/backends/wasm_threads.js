@@ -90,7 +90,12 @@ export class ThreadPool {
     this.#join();
     if (failure) throw failure;
     const bad = Atomics.load(ctl, CTL.ERROR);
-    if (bad) throw new BackendError(`part ${bad} of ${this.threads} trapped`);
+    if (bad) {
+      // TextDecoder does not take views of shared memory: copy the message out first.
+      const raw = new Uint8Array(ctl.buffer, CTL.MSG * 4, CTL.MSG_BYTES).slice();
+      const msg = new TextDecoder().decode(raw.subarray(0, Math.max(raw.indexOf(0), 0) || raw.length));
+      throw new BackendError(`part ${bad} of ${this.threads} trapped: ${msg}`);
+    }
   }
 
   destroy() {
