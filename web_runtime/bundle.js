@@ -1,7 +1,7 @@
 // Loading a bundle directory (docs/bundle.md): manifest, weights and the kernel files the plan
 // uses, each checked against its sha256 before anything runs.
 import { BundleError } from './errors.js';
-import { DTYPES, numel } from './dtypes.js';
+import { DTYPES, numel, tensorBytes } from './dtypes.js';
 
 export const FORMAT = 'nnjit-bundle';
 export const VERSION = 1;
@@ -80,7 +80,7 @@ export function checkManifest(m) {
     field(`${f}.dtype`, Object.hasOwn(DTYPES, t.dtype), `one of ${Object.keys(DTYPES).join(', ')}`, t.dtype);
     field(`${f}.storage`, t.storage === 'weight' || t.storage === 'arena', '"weight" or "arena"', t.storage);
     field(`${f}.shape`, isShape(t.shape), 'a list of integer dims >= 0', t.shape);
-    const want = numel(t.shape) * DTYPES[t.dtype].bytes;
+    const want = tensorBytes(t.dtype, numel(t.shape));
     field(`${f}.bytes`, t.bytes === want, `${want} (shape and dtype)`, t.bytes);
     field(`${f}.offset`, isNat(t.offset), 'an integer >= 0', t.offset);
     const limit = t.storage === 'weight' ? m.weights.bytes : mem.arena_bytes;
@@ -100,7 +100,7 @@ export function checkManifest(m) {
     const t = tensors.get(io.tensor);
     need(t, `"${io.name}" refers to missing tensor ${io.tensor}`);
     need(Object.hasOwn(DTYPES, io.dtype) && isShape(io.shape), `"${io.name}" needs a known dtype and a shape`);
-    need(t.bytes === numel(io.shape) * DTYPES[io.dtype].bytes, `"${io.name}" shape and dtype do not match tensor ${t.id}'s ${t.bytes} bytes`);
+    need(t.bytes === tensorBytes(io.dtype, numel(io.shape)), `"${io.name}" shape and dtype do not match tensor ${t.id}'s ${t.bytes} bytes`);
   }
   for (const s of m.steps) {
     need(s && typeof s === 'object', `a step is not an object: ${got(s)}`);

@@ -2,7 +2,7 @@
 // them, and turning each into a fresh ArrayBuffer in memory layout (the caller's arrays are
 // never transferred away or modified).
 import { InputError } from './errors.js';
-import { numel, fmtShape } from './dtypes.js';
+import { DTYPES, arrayLength, fmtShape, numel } from './dtypes.js';
 
 function describe(v) {
   if (v === null || v === undefined) return String(v);
@@ -91,6 +91,11 @@ const CONVERT = {
       return null;
     },
   },
+  // Cast-only dtypes: their memory image (dtypes.js).
+  ...Object.fromEntries(Object.entries(DTYPES).filter(([, d]) => d.raw).map(([dtype, d]) => [dtype, {
+    accepts: `a ${d.Array.name} holding its ${d.bits ? 'packed ' : ''}bits`,
+    to: (x) => (x instanceof d.Array ? x.slice() : null),
+  }])),
   bool: {
     accepts: 'Uint8Array, boolean[] or number[]',
     // Kernels rely on bools being exactly 0 or 1.
@@ -118,9 +123,10 @@ function toBuffer(spec, value) {
   const conv = CONVERT[dtype];
   const arr = conv.to(data);
   if (!arr) throw new InputError(`input "${name}": expected ${dtype} data (${conv.accepts}), got ${describe(data)}`);
-  const n = numel(shape);
+  const n = arrayLength(dtype, shape);
   if (arr.length !== n) {
-    throw new InputError(`input "${name}": expected ${n} elements (${dtype} ${fmtShape(shape)}), got ${arr.length}`);
+    const what = n === numel(shape) ? 'elements' : `${DTYPES[dtype].Array.name} items`;
+    throw new InputError(`input "${name}": expected ${n} ${what} (${dtype} ${fmtShape(shape)}), got ${arr.length}`);
   }
   return arr.buffer;
 }

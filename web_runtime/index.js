@@ -3,7 +3,7 @@
 //   const { logits } = await session.run({ input: new Float32Array(3 * 224 * 224) });
 //   Session.create(url, { backend: 'auto' }) runs on WebGPU where the browser has an adapter.
 import { BackendError, BundleError, InputError, NnjitError, reviveError } from './errors.js';
-import { DTYPES } from './dtypes.js';
+import { DTYPES, numel, tensorBytes } from './dtypes.js';
 import { prepareFeeds } from './feeds.js';
 
 export { NnjitError, BundleError, InputError, BackendError };
@@ -66,7 +66,7 @@ function exactFeeds(feeds, inputs) {
       v = v.data;
     }
     const n = shape.reduce((a, d) => a * d, 1);
-    if (dtype === 'bool' || !DTYPES[dtype] || !(v instanceof DTYPES[dtype].Array) || v.length !== n) return null;
+    if (dtype === 'bool' || !DTYPES[dtype] || DTYPES[dtype].raw || !(v instanceof DTYPES[dtype].Array) || v.length !== n) return null;
     out[name] = v;
   }
   return out;
@@ -190,7 +190,7 @@ export class Session {
     const layout = (list) => {
       let offset = 0;
       const out = list.map((v) => {
-        const bytes = v.shape.reduce((a, d) => a * d, 1) * DTYPES[v.dtype].bytes;
+        const bytes = tensorBytes(v.dtype, numel(v.shape));
         const entry = { name: v.name, offset, bytes };
         offset += Math.ceil(bytes / 8) * 8;
         return entry;

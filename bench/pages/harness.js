@@ -7,6 +7,10 @@ const ARRAYS = {
   float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
   int8: Int8Array, uint8: Uint8Array, bool: Uint8Array, int16: Int16Array, uint16: Uint16Array,
   uint32: Uint32Array, uint64: BigUint64Array, float16: Uint16Array,
+  // Cast-only dtypes travel as their memory image (web_runtime/dtypes.js).
+  bfloat16: Uint16Array, float8e4m3fn: Uint8Array, float8e4m3fnuz: Uint8Array, float8e5m2: Uint8Array,
+  float8e5m2fnuz: Uint8Array, float8e8m0: Uint8Array, float4e2m1: Uint8Array, int4: Uint8Array, uint4: Uint8Array,
+  int2: Uint8Array, uint2: Uint8Array,
 };
 
 /** [{name, dtype, shape, offset, bytes}] → [{name, dtype, shape, data}], views into one fetched buffer. */
@@ -16,7 +20,8 @@ export async function loadTensors(url, specs) {
   const buf = await res.arrayBuffer();
   return specs.map(({ name, dtype, shape, offset, bytes }) => {
     const Arr = ARRAYS[dtype];
-    return { name, dtype, shape, data: new Arr(buf, offset, bytes / Arr.BYTES_PER_ELEMENT) };
+    // An empty tensor may sit at an offset past the file's end (nothing was written there).
+    return { name, dtype, shape, data: bytes ? new Arr(buf, offset, bytes / Arr.BYTES_PER_ELEMENT) : new Arr(0) };
   });
 }
 

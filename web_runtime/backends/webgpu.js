@@ -34,7 +34,8 @@ export class WebGPUBackend {
     const decodeSteps = dec ? planSteps({ manifest, tensors }, plans['webgpu:decode'], pipelines, limits, dec.steps) : null;
     const scratchBytes = Math.max(mainScratch, decodeSteps?.scratchBytes ?? 0);
 
-    const ioOf = (v) => ({ name: v.name, offset: tensors.get(v.tensor).offset, bytes: tensors.get(v.tensor).bytes });
+    // An output folded to a constant lives in the weights buffer.
+    const ioOf = (v) => ({ name: v.name, offset: tensors.get(v.tensor).offset, bytes: tensors.get(v.tensor).bytes, storage: tensors.get(v.tensor).storage });
     const stagedOf = (list) => {
       let at = 0;
       return {
@@ -116,7 +117,7 @@ export class WebGPUBackend {
       this.#upload(feeds, v.inputs);
       const enc = this.device.createCommandEncoder();
       this.#encode(enc, 0, v.calls.length, undefined, v.calls);
-      for (const o of v.outputs) enc.copyBufferToBuffer(this.buffers.arena, o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
+      for (const o of v.outputs) enc.copyBufferToBuffer(this.buffers[o.storage], o.offset, this.buffers.staging, o.staged, pad4(o.bytes));
       return this.#readBack(enc, this.buffers.staging, (mapped) => {
         const out = {};
         for (const o of v.outputs) {
