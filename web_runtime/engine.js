@@ -109,6 +109,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     model: manifest.model ?? null,
     inputs: manifest.inputs.map(io),
     decoder: manifest.decoder ? (({ decode, layers, ...d }) => ({ ...d, layers: layers.length }))(manifest.decoder) : null,
+    decodeInputs: manifest.decoder ? manifest.decoder.decode.inputs.map(io) : null,
     outputs: manifest.outputs.map(io),
     kernelFiles: Object.fromEntries(Object.values(bundle.kernels).flatMap((m) => [...m].map(([id, k]) => [id, k.file]))),
     timings: { fetchMs: bundle.fetchMs, compileMs },

@@ -299,11 +299,14 @@ export class Session {
    * Time each step of the plan on `feeds` (`runs` repetitions, after the caller's warm-up runs).
    * Resolves to [{step, op, node, family, kernel, ms}] in execution order, ms = median per step.
    * On webgpu, `timer` is 'timestamp' (GPU timestamps, the default where the adapter has them) or
-   * 'submit' (each step its own submit, timed on the CPU until the GPU is done).
+   * 'submit' (each step its own submit, timed on the CPU until the GPU is done). `plan: 'decode'`
+   * profiles a decoder's one-token plan (wasm), with feeds for its inputs.
    */
-  async profile(feeds, { runs = 10, timer } = {}) {
-    const buffers = prepareFeeds(feeds, this.#info.inputs);
-    const { profile, state } = await this.#channel.call('profile', { feeds: buffers, runs, options: { timer } }, Object.values(buffers));
+  async profile(feeds, { runs = 10, timer, plan = 'main' } = {}) {
+    const inputs = plan === 'decode' ? this.#info.decodeInputs : this.#info.inputs;
+    if (!inputs) throw new BackendError(`the bundle has no "${plan}" plan`);
+    const buffers = prepareFeeds(feeds, inputs);
+    const { profile, state } = await this.#channel.call('profile', { feeds: buffers, runs, options: { timer, plan } }, Object.values(buffers));
     Object.assign(this.#info, state);
     return profile;
   }

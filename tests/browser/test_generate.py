@@ -113,3 +113,15 @@ def test_short_last_chunk_in_the_page(harness, tiny, tmp_path_factory, n):
     v = generate_in_page(harness, out, prompt, Sampling(max_new_tokens=4), return_logits=True)
     ref = OrtDecoder(onnx_path).greedy(prompt, 4)
     assert v["tokens"] == ref["tokens"] and _rel_err(v["logits"], ref["logits"]) <= 1e-3
+
+
+def test_profile_of_the_decode_plan(harness, tiny):
+    """Session.profile(feeds, {plan: 'decode'}) times every step of the one-token plan."""
+    from nnjit.compiler.bundle import read_manifest
+
+    _, out, _ = tiny
+    v = generate_in_page(harness, out, PROMPT, Sampling(max_new_tokens=2), profile_decode=3)
+    steps = read_manifest(out)["decoder"]["decode"]["steps"]
+    assert [p["step"] for p in v["profile"]] == [s["id"] for s in steps]
+    assert {p["family"] for p in v["profile"]} >= {"attention", "kvwrite", "gemm"}
+    assert all(p["ms"] >= 0 for p in v["profile"])

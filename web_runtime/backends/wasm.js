@@ -243,9 +243,11 @@ export class WasmBackend {
   }
 
   /** Time every step `runs` times on `feeds`; the median per step, in manifest order. */
-  profile(feeds, runs) {
-    this.#write(feeds);
-    const { calls } = this;
+  profile(feeds, runs, { plan = 'main' } = {}) {
+    const v = this.variants[plan];
+    if (!v) throw new BackendError(`the bundle has no "${plan}" plan`);
+    this.#write(feeds, v.inputs);
+    const { calls } = v;
     const times = calls.map(() => []);
     for (let r = 0; r < runs; r++) {
       for (let i = 0; i < calls.length; i++) {
@@ -253,7 +255,7 @@ export class WasmBackend {
         try {
           this.#call(calls[i]);
         } catch (e) {
-          throw this.#stepError(i, e);
+          throw this.#stepError(i, e, calls);
         }
         times[i].push(performance.now() - t0);
       }
