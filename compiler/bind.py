@@ -79,7 +79,9 @@ def shape_hint(g, name: str) -> tuple[str, str | None]:
     """For a value with no static shape: the graph inputs (besides the first, the data) of its producer,
     which may decide that shape, as advice to bind them, and the first of them."""
     node = g.producers().get(name)
-    cands = [i for i in (node.inputs[1:] if node else []) if i in g.inputs]
+    # every input of these decides the output's shape, the first one included
+    first = 0 if node is not None and node.op in ("Range", "ConstantOfShape") else 1
+    cands = [i for i in (node.inputs[first:] if node else []) if i in g.inputs]
     if not cands:
         return "", None
     return ("; its shape depends on graph input " + ", ".join(repr(c) for c in cands)

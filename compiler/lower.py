@@ -30,7 +30,7 @@ def check(g: Graph, source: str = "model") -> None:
                 raise ShapeError(f"{source}: value {name!r} (at node {n.name!r}, {n.op}) has no static shape "
                                  f"after binding inputs; bind every dynamic input dim with --shape{hint}",
                                  needs_constant=need)
-            if v.dtype not in DTYPE_SIZES and not (v.dtype in CAST_ONLY_BITS and n.op == "Cast"):
+            if v.dtype not in DTYPE_SIZES and not (v.dtype in CAST_ONLY_BITS and n.op in ("Cast", "CastLike")):
                 raise UnsupportedOpError(f"{source}: value {name!r} at node {n.name!r} ({n.op}) has dtype "
                                          f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")
 

@@ -256,6 +256,87 @@ case("Gelu_tanh", model([helper.make_node("Gelu", ["x"], ["y"], approximate="tan
      [("y", F, None)], opset=20), {"x": fx(3, 37, kind=4.0)})
 
 
+# Decoder-LM ops (GPT-2, Gemma-3 exports) and conformance widening
+for op, shape, attrs in [("Sin", [3, 37], {}), ("Cos", [130], {}), ("Floor", [7, 5], {}), ("Ceil", [37], {}),
+                         ("Round", [2, 7], {}), ("Sign", [13], {}), ("Softplus", [3, 37], {}),
+                         ("LeakyRelu", [7, 37], {"alpha": 0.05}), ("HardSigmoid", [37], {"alpha": 0.3, "beta": 0.4}),
+                         ("HardSwish", [2, 37], {}), ("Elu", [5, 7], {"alpha": 0.7}), ("Selu", [130], {})]:
+    _unary_case(op, shape, **attrs)
+case("Sin_rotary_angles", model([helper.make_node("Mul", ["pos", "freq"], ["a"]), helper.make_node("Sin", ["a"], ["s"]),
+                                 helper.make_node("Cos", ["a"], ["c"]), helper.make_node("Concat", ["s", "c"], ["y"], axis=-1)],
+     [("pos", F, [37, 1])], [("y", F, None)], [("freq", (10000.0 ** -(np.arange(8) / 8)).astype(np.float32))]),
+     {"pos": fx(37, 1, kind=500.0)})
+case("PRelu_channel", model([helper.make_node("PRelu", ["x", "s"], ["y"])], [("x", F, [2, 5, 7])], [("y", F, None)],
+     [const("s", (5, 1), 40)]), {"x": fx(2, 5, 7)})
+case("Mod_int64_python", model([helper.make_node("Mod", ["a", "b"], ["y"])], [("a", I64, [3, 7]), ("b", I64, [7])],
+     [("y", I64, None)]), {"a": (I64, [3, 7], (-100, 100)), "b": (I64, [7], (1, 9))})
+case("Mod_float_fmod", model([helper.make_node("Mod", ["a", "b"], ["y"], fmod=1)], [("a", F, [5, 37]), ("b", F, [37])],
+     [("y", F, None)]), {"a": fx(5, 37, kind=20.0), "b": fx(37, kind="positive")})
+case("LessOrEqual_GreaterOrEqual_logic", model([
+    helper.make_node("LessOrEqual", ["a", "b"], ["le"]), helper.make_node("GreaterOrEqual", ["a", "c"], ["ge"]),
+    helper.make_node("And", ["le", "ge"], ["both"]), helper.make_node("Or", ["le", "m"], ["either"]),
+    helper.make_node("Xor", ["both", "either"], ["x"]), helper.make_node("Not", ["x"], ["y"])],
+    [("a", F, [3, 37]), ("b", F, [37]), ("c", F, [3, 1]), ("m", B, [3, 37])], [("y", B, None)]),
+    {"a": fx(3, 37), "b": fx(37), "c": fx(3, 1), "m": (B, [3, 37], None)})
+case("IsNaN_IsInf", model([
+    helper.make_node("Sqrt", ["x"], ["r"]), helper.make_node("IsNaN", ["r"], ["n"]),
+    helper.make_node("Div", ["x", "zero"], ["d"]), helper.make_node("IsInf", ["d"], ["i"], detect_negative=0),
+    helper.make_node("Or", ["n", "i"], ["y"])],
+    [("x", F, [7, 13])], [("y", B, None)], [("zero", np.float32(0))]), {"x": fx(7, 13)})
+case("Trilu_upper_k1", model([helper.make_node("Trilu", ["x", "k"], ["y"])], [("x", F, [2, 5, 7])], [("y", F, None)],
+     [("k", np.array(1, np.int64))]), {"x": fx(2, 5, 7)})
+case("Trilu_lower_causal", model([helper.make_node("Trilu", ["x"], ["y"], upper=0)], [("x", I64, [37, 37])],
+     [("y", I64, None)]), {"x": (I64, [37, 37], (-5, 5))})
+case("CumSum_axis1", model([helper.make_node("CumSum", ["x", "ax"], ["y"])], [("x", F, [3, 37, 5])], [("y", F, None)],
+     [("ax", np.array(1, np.int64))]), {"x": fx(3, 37, 5)})
+case("CumSum_positions", model([helper.make_node("CumSum", ["m", "ax"], ["y"], exclusive=1, reverse=1)],
+     [("m", I64, [2, 130])], [("y", I64, None)], [("ax", np.array(-1, np.int64))]), {"m": (I64, [2, 130], (0, 2))})
+case("ArgMax_last_axis", model([helper.make_node("ArgMax", ["x"], ["y"], axis=-1, keepdims=0)], [("x", F, [7, 130])],
+     [("y", I64, None)]), {"x": fx(7, 130)})
+case("ArgMin_axis0_keep", model([helper.make_node("ArgMin", ["x"], ["y"], axis=0, select_last_index=1)],
+     [("x", F, [37, 5])], [("y", I64, None)]), {"x": fx(37, 5)})
+case("TopK_values_indices", model([helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=-1)], [("x", F, [3, 37])],
+     [("v", F, None), ("i", I64, None)], [("k", np.array([5], np.int64))]), {"x": fx(3, 37)})
+case("TopK_smallest_axis0", model([helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=0, largest=0)],
+     [("x", F, [13, 7])], [("v", F, None), ("i", I64, None)], [("k", np.array([3], np.int64))]), {"x": fx(13, 7)})
+case("Split_num_outputs", model([helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=3)],
+     [("x", F, [2, 7, 5])], [("a", F, None), ("b", F, None), ("c", F, None)], opset=18), {"x": fx(2, 7, 5)})
+case("Split_sizes", model([helper.make_node("Split", ["x", "s"], ["a", "b"], axis=-1)], [("x", F, [3, 37])],
+     [("a", F, None), ("b", F, None)], [("s", np.array([30, 7], np.int64))]), {"x": fx(3, 37)})
+case("Tile", model([helper.make_node("Tile", ["x", "r"], ["y"])], [("x", F, [3, 1, 5])], [("y", F, None)],
+     [("r", np.array([2, 7, 3], np.int64))]), {"x": fx(3, 1, 5)})
+for mode in ["constant", "reflect", "edge", "wrap"]:
+    inits = [("p", np.array([0, 2, 1, 0, 1, 3], np.int64))] + ([("v", np.float32(1.5))] if mode == "constant" else [])
+    case(f"Pad_{mode}", model([helper.make_node("Pad", ["x", "p"] + (["v"] if mode == "constant" else []), ["y"],
+                                                mode=mode)], [("x", F, [2, 5, 7])], [("y", F, None)], inits,
+                              opset=19 if mode == "wrap" else 17), {"x": fx(2, 5, 7)})
+case("Pad_negative_crop", model([helper.make_node("Pad", ["x", "p"], ["y"])], [("x", F, [5, 7])], [("y", F, None)],
+     [("p", np.array([-1, 2, 1, -3], np.int64))]), {"x": fx(5, 7)})
+case("DepthToSpace_CRD", model([helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=2, mode="CRD")],
+     [("x", F, [1, 12, 3, 5])], [("y", F, None)]), {"x": fx(1, 12, 3, 5)})
+case("SpaceToDepth", model([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=3)],
+     [("x", F, [2, 2, 6, 9])], [("y", F, None)]), {"x": fx(2, 2, 6, 9)})
+case("ScatterND_rows", model([helper.make_node("ScatterND", ["x", "i", "u"], ["y"])], [("x", F, [7, 5]), ("u", F, [3, 5])],
+     [("y", F, None)], [("i", np.array([[4], [-1], [0]], np.int64))]), {"x": fx(7, 5), "u": fx(3, 5)})
+case("Range_ConstantOfShape_folded", model([
+    helper.make_node("Range", ["s", "l", "d"], ["r"]), helper.make_node("Cast", ["r"], ["rf"], to=F),
+    helper.make_node("ConstantOfShape", ["sh"], ["c"], value=numpy_helper.from_array(np.array([0.5], np.float32))),
+    helper.make_node("Add", ["rf", "c"], ["t"]), helper.make_node("Add", ["x", "t"], ["y"])],
+    [("x", F, [3, 7])], [("y", F, None)],
+    [("s", np.array(2, np.int64)), ("l", np.array(16, np.int64)), ("d", np.array(2, np.int64)),
+     ("sh", np.array([7], np.int64))]), {"x": fx(3, 7)})
+for op, shape, attrs in [("Softsign", [7, 13], {}), ("ThresholdedRelu", [37], {"alpha": 0.5}), ("Celu", [3, 37], {"alpha": 0.6}),
+                         ("Shrink", [5, 7], {"lambd": 0.7, "bias": 0.2})]:
+    _unary_case(op, shape, **attrs)
+case("Mish_130", model([helper.make_node("Mish", ["x"], ["y"])], [("x", F, [130])], [("y", F, None)], opset=18),
+     {"x": fx(130, kind=4.0)})
+case("Log_37", model([helper.make_node("Log", ["x"], ["y"])], [("x", F, [3, 37])], [("y", F, None)]),
+     {"x": fx(3, 37, kind="positive")})
+case("Sum_Mean_broadcast", model([helper.make_node("Sum", ["a", "b", "c"], ["s"]), helper.make_node("Mean", ["s", "a"], ["y"])],
+     [("a", F, [3, 1, 5]), ("b", F, [4, 5]), ("c", F, [5])], [("y", F, None)]), {"a": fx(3, 1, 5), "b": fx(4, 5), "c": fx(5)})
+case("CastLike_int64", model([helper.make_node("CastLike", ["x", "like"], ["y"])], [("x", F, [3, 7])], [("y", I64, None)],
+     [("like", np.zeros(1, np.int64))]), {"x": fx(3, 7, kind=100.0)})
+
 def reference(name, feeds):
     import onnxruntime as ort
     m, _, _ = CASES[name]

@@ -123,15 +123,15 @@ def test_not_onnx_and_truncated(tmp_path):
 
 
 def test_unsupported_op_names_op_node_and_list(tmp_path):
-    m = model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("HardSwish", ["r"], ["y"], name="hs_1")],
+    m = model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Hardmax", ["r"], ["y"], name="hs_1")],
               [("x", T.FLOAT, [3])], [("y", T.FLOAT, None)], opset=17)
     onnx.save(m, tmp_path / "u.onnx")
     with pytest.raises(UnsupportedOpError) as e:
         compile_model(tmp_path / "u.onnx", tmp_path / "b")
     msg = str(e.value)
-    assert "'HardSwish'" in msg and "'hs_1'" in msg and "MatMul" in msg and "Softmax" in msg
+    assert "'Hardmax'" in msg and "'hs_1'" in msg and "MatMul" in msg and "Softmax" in msg
     r = cli("compile", tmp_path / "u.onnx", "-o", tmp_path / "b")
-    assert r.returncode == 2 and r.stderr.startswith("UnsupportedOpError: ") and "HardSwish" in r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("UnsupportedOpError: ") and "Hardmax" in r.stderr
 
 
 def test_compile_cli_reports_memory(tmp_path):

@@ -74,9 +74,10 @@ _SMALL_INTS = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
 _GPU_DTYPES = {"binary": ("float32", "int64", "uint64", "float16", "float64") + _SMALL_INTS,
                "compare": ("float32", "int64", "uint64", "bool") + _SMALL_INTS,
                "cast": ("float32", "int32", "int64", "bool", "float16", "float64", "uint64") + _SMALL_INTS
-               + tuple(CAST_ONLY_BITS)}
-_GPU_ELEM_BYTES = {"copy": (1, 4, 8), "where": (1, 4, 8), "gather": (4, 8)}
-_F64_BINARY = ("max", "min")  # float64 arithmetic would need a software f64
+               + tuple(CAST_ONLY_BITS),
+               "cumsum": ("float32", "int32", "int64", "float64"), "topk": ("float32", "int32", "int64", "uint64")}
+_GPU_ELEM_BYTES = {"copy": (1, 4, 8), "where": (1, 4, 8), "gather": (4, 8), "scatternd": (4, 8)}
+_F64_BINARY = ("max", "min", "mod", "fmod")  # other float64 arithmetic would need a software f64
 
 
 def gap(family: str, params: dict) -> str | None:

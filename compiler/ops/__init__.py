@@ -1,5 +1,5 @@
 """One module per op family; importing them fills LOWERINGS."""
-from . import attention, conv, elementwise, matmul, movement, normalize, pool, reduce  # noqa: F401
+from . import attention, conv, elementwise, layout, logic, matmul, movement, normalize, pointwise, pool, reduce, scan  # noqa: F401
 from .common import LOWERINGS, Lowering, Step
 
 __all__ = ["LOWERINGS", "Lowering", "Step"]

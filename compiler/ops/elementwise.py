@@ -185,14 +185,15 @@ def lower_where(L: Lowering, node: Node) -> None:
 
 
 @lowers(*COMPARE)
-def lower_compare(L: Lowering, node: Node) -> None:
+def lower_compare(L: Lowering, node: Node, op: str | None = None) -> None:
+    """`op`: the kernel's op code (docs/kernels.md, compare) when not the one of node.op."""
     a, b = node.inputs
     out = node.outputs[0]
     if L.dtype(a) not in DTYPE_SIZES or L.dtype(a) != L.dtype(b):
         raise UnsupportedOpError(f"node {node.name} ({node.op}): inputs are {L.dtype(a)}/{L.dtype(b)}; "
                                  f"expected two inputs of one dtype of {', '.join(DTYPE_SIZES)}")
     shape, (sa, sb) = _strides(L, out, a, b)
-    L.emit(node, "compare", {"op": COMPARE[node.op], "shape": shape, "a_strides": sa, "b_strides": sb,
+    L.emit(node, "compare", {"op": op or COMPARE[node.op], "shape": shape, "a_strides": sa, "b_strides": sb,
                              "dtype": L.dtype(a)}, [a, b, out], [out])
 
 

@@ -1,4 +1,5 @@
-"""WGSL compare kernel vs numpy: eq/lt/gt on float32, int64 and int32 with broadcasting, bool output."""
+"""WGSL compare kernel vs numpy: eq/ne/lt/gt/le/ge on float32, int64 and int32 with broadcasting, bool
+output; and/or/xor (and every comparison) on bools."""
 import numpy as np
 import pytest
 
@@ -6,7 +7,7 @@ from nnjit.compiler.codegen.wgsl import build
 from nnjit.compiler.wgpu_native import run_kernel
 
 from tests.kernels.test_binary import SHAPES, bstrides
-from tests.kernels.test_compare import OPS
+from tests.kernels.test_compare import LOGIC, OPS, bool_bytes
 
 
 def run_compare(op, a, b, schedule=None):
@@ -64,3 +65,13 @@ def test_empty_is_a_no_op():
     text, dispatch, _ = build("compare", params)
     (y,) = run_kernel(text, dispatch, [np.zeros(1, np.int64), np.zeros(4, np.int64)], [((0,), np.bool_)])
     assert y.size == 0
+
+
+@pytest.mark.parametrize("op", list(OPS) + list(LOGIC))
+@pytest.mark.parametrize("sa,sb", SHAPES)
+def test_bool(op, sa, sb):
+    rng = np.random.default_rng(len(sa) * 5 + len(sb))
+    a, b = bool_bytes(sa, rng), bool_bytes(sb, rng)
+    ref = {**OPS, **LOGIC}[op](a.view(np.uint8) != 0, b.view(np.uint8) != 0)
+    y = run_compare(op, a, b)
+    np.testing.assert_array_equal(y.view(np.uint8), ref.reshape(ref.shape or (1,)).astype(np.uint8))

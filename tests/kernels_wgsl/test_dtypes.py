@@ -40,7 +40,7 @@ def test_binary_int_dtypes(dt, op, n):
 
 
 @pytest.mark.parametrize("dt", DTS + ["bool", "uint64"])
-@pytest.mark.parametrize("op", ["eq", "lt", "gt"])
+@pytest.mark.parametrize("op", ["eq", "ne", "lt", "gt", "le", "ge"])
 @pytest.mark.parametrize("n", SIZES)
 def test_compare_int_dtypes(dt, op, n):
     rng = np.random.default_rng(n + len(dt))
@@ -50,7 +50,8 @@ def test_compare_int_dtypes(dt, op, n):
         a[1] = b
     y = run("compare", {"op": op, "shape": [5, n], "a_strides": [n, 1], "b_strides": [0, 1], "dtype": dt},
             [a, b], (5, n), np.bool_)
-    np.testing.assert_array_equal(y, {"eq": np.equal, "lt": np.less, "gt": np.greater}[op](a, b))
+    np.testing.assert_array_equal(y, {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "gt": np.greater,
+                                      "le": np.less_equal, "ge": np.greater_equal}[op](a, b))
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "max", "min"])
