@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from . import weights_codec
@@ -37,8 +38,20 @@ def write_bundle(out: Path, manifest: dict, weights: bytes, kernel_files: dict[s
         manifest["weights"] = {"file": "weights.bin", "bytes": len(weights), "sha256": sha256(data), "encoding": "f16",
                                "file_bytes": len(data), "segments": segments}
     (out / "weights.bin").write_bytes(data)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "manifest.json").write_text(json.dumps(_json_safe(manifest), indent=1, allow_nan=False))
     return out
+
+
+def _json_safe(v):
+    """Non-finite floats (a Clip's default bounds in a kernel's config) as the strings "inf", "-inf",
+    "nan": JSON has no literal for them, and browsers' JSON.parse rejects Python's Infinity."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
 
 
 def read_manifest(bundle: Path) -> dict:
