@@ -75,7 +75,10 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   let bundle;
   let impl = null;
   try {
-    bundle = await loadBundle(opened, { backends: gpu ? ['webgpu', 'wasm'] : ['wasm'], relaxed, deviceClass: gpu ? deviceClassOf(gpu.info) : null });
+    // A bundle compiled with --backend webgpu alone has no wasm kernels: no fallback then.
+    const hasWasm = opened.manifest.kernels.some((k) => (k.backend ?? 'wasm') === 'wasm');
+    if (!gpu && !hasWasm) throw new BackendError(`the bundle has webgpu kernels only (compiled with --backend webgpu)${reason ? ` and WebGPU is not usable here: ${reason}` : ''}`);
+    bundle = await loadBundle(opened, { backends: gpu ? (hasWasm ? ['webgpu', 'wasm'] : ['webgpu']) : ['wasm'], relaxed, deviceClass: gpu ? deviceClassOf(gpu.info) : null });
     if (gpu) {
       try {
         impl = await WebGPUBackend.create(bundle, gpu, (id) => fetchKernel(opened, id, { backend: 'webgpu' }));
@@ -117,6 +120,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
 
   async function fallBack(why) {
     impl.destroy();
+    if (!bundle.plans.wasm) throw new BackendError(`WebGPU failed (${why}) and the bundle has no wasm kernels to fall back to`);
     let weights;
     try {
       weights = await fetchWeights(opened);

@@ -227,3 +227,20 @@ def test_ort_web_webgpu_peer(gpu_harness, madd_model):
     r = gpu_harness.run_ort(madd_model, inputs, runs=2, ep="webgpu")
     np.testing.assert_allclose(r["outputs"]["z"], X * Y + W, rtol=1e-6, atol=1e-6)
     assert r["info"]["backend"] == "ort-webgpu" and r["info"]["version"] == "1.30.0"
+
+
+def test_a_webgpu_only_bundle_runs_on_webgpu_and_names_wasm(gpu_harness, harness, tmp_path):
+    """--backend webgpu alone: the GPU session must not ask for wasm kernels it was never given."""
+    import numpy as np
+
+    from nnjit.bench import zoo
+    from nnjit.browsers.page_runner import PageError
+    from nnjit.compiler.pipeline import compile_model
+
+    compile_model(zoo.cached("mlp"), tmp_path / "b", backends=["webgpu"])
+    x = np.random.default_rng(1).standard_normal((32, 784)).astype(np.float32)
+    r = gpu_harness.run_bundle(tmp_path / "b", {"input": x}, runs=1, backend="webgpu")
+    assert r["backend"] == "webgpu" and r["outputs"]["logits"].shape == (32, 10)
+    with pytest.raises(PageError, match="webgpu kernels only") as e:
+        harness.run_bundle(tmp_path / "b", {"input": x}, runs=1, backend="wasm")
+    assert e.value.name == "BackendError"
