@@ -59,6 +59,11 @@ bench-webgpu: setup
 bench-decoders: setup
 	$(PY) -m nnjit.bench.decoder_bench --models gpt2 --out docs/benchmarks_decoders.md
 
+# LoRA adapters merged at compile time vs left as branches vs the base model (wasm, 1 thread,
+# Chromium) on mlp-lora and gpt2-tiny-lora's prefill → docs/benchmarks_lora.md.
+bench-lora: setup
+	$(PY) -m nnjit.bench.lora_bench --write docs/benchmarks_lora.md
+
 # onnx's node tests (regenerated once into ~/.cache/nnjit or $$NNJIT_CACHE) on wasm and webgpu → docs/ops.md, docs/ops.json.
 conformance: setup
 	$(PY) -m nnjit.bench.conformance --write-docs

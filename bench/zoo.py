@@ -25,7 +25,7 @@ import numpy as np
 
 from nnjit.compiler.errors import NnjitError
 
-from . import zoo_gemma, zoo_gpt2
+from . import zoo_gemma, zoo_gpt2, zoo_lora
 from .zoo_gemma import GemmaNotInstalledError  # noqa: F401  raised by the gemma3-270m builder
 
 OPSET = 17
@@ -673,6 +673,29 @@ _MODELS: dict[str, ModelSpec] = {
         ),
         *[_gpt2_spec(n) for n in zoo_gpt2.GPT2_CONFIGS],
         _gemma_spec(),
+        ModelSpec(
+            name="mlp-lora",
+            description=f"mlp (784-1024-1024-10, batch 32) with rank-{zoo_lora.RANK} LoRA adapters"
+            f" (alpha {zoo_lora.ALPHA}) left unmerged on its three Linear layers",
+            source="mlp's weights (numpy seed 784); random non-zero adapters (torch seed 8)",
+            inputs=[_io("input", "float32", [32, 784])],
+            outputs=[_io("logits", "float32", [32, 10])],
+            builder=zoo_lora.build_mlp_lora(_torch_export, _save_onnx),
+            version="1",
+        ),
+        ModelSpec(
+            name="gpt2-tiny-lora",
+            description=f"gpt2-tiny with rank-{zoo_lora.RANK} LoRA adapters (alpha {zoo_lora.ALPHA}) left"
+            " unmerged on attention c_attn, c_proj and the MLP's c_fc, c_proj; same decoder interface",
+            source="gpt2-tiny's weights (torch seed 124); random non-zero adapters (torch seed 8);"
+            " gpt2-tiny's tokenizer",
+            inputs=zoo_gpt2.io_specs("gpt2-tiny", _io)[0],
+            outputs=zoo_gpt2.io_specs("gpt2-tiny", _io)[1],
+            builder=zoo_lora.build_gpt2_lora("gpt2-tiny", _torch_export, _save_onnx),
+            version="1",
+            smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
+            sidecars=lambda p: zoo_lora.copy_sidecars(cached("gpt2-tiny"), p),
+        ),
     ]
 }
 

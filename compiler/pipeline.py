@@ -14,6 +14,7 @@ from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fuse_epilogue import fuse_epilogue
 from .passes.fuse_gelu import fuse_gelu
+from .passes.lora_merge import lora_merge
 from .plan import plan_memory
 
 
@@ -29,6 +30,7 @@ def optimize(g: Graph, rewrite=None) -> dict:
                 g.values[name].shape, g.values[name].dtype = v.shape, v.dtype
         stats["folded"] += fold_constants(g)
     g.remove_dead()
+    stats["lora_merged"] = lora_merge(g)
     if rewrite is not None:
         stats["rewrite"] = rewrite(g)
     stats["batchnorm_folded"] = fold_batchnorm(g)

