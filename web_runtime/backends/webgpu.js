@@ -5,7 +5,7 @@
 // buffer, submits once and maps one staging buffer.
 import { BackendError, InputError } from '../errors.js';
 import { createPipelines } from './webgpu_device.js';
-import { bufferSizes, pad4, planSteps } from './webgpu_layout.js';
+import { bufferSizes, inChunk, pad4, planSteps } from './webgpu_layout.js';
 
 export { requestGpu } from './webgpu_device.js';
 
@@ -61,9 +61,19 @@ export class WebGPUBackend {
     let decodeCalls = null;
     let thrown = null;
     try {
-      buffers.weight = device.createBuffer({ label: 'weights', size: sizes.weight, usage: U.STORAGE | U.COPY_SRC, mappedAtCreation: true });
-      new Uint8Array(buffers.weight.getMappedRange()).set(new Uint8Array(weights));
-      buffers.weight.unmap();
+      // Weights above the adapter's maxBufferSize go in several buffers, each holding whole tensors.
+      sizes.chunks.forEach(({ start, end }, k) => {
+        const b = device.createBuffer({ label: `weights ${k}`, size: pad4(end - start), usage: U.STORAGE | U.COPY_SRC, mappedAtCreation: true });
+        new Uint8Array(b.getMappedRange()).set(new Uint8Array(weights, start, Math.min(end, weights.byteLength) - start));
+        b.unmap();
+        buffers[`weight${k}`] = b;
+      });
+      const rebase = (x) => (x.storage === 'weight' ? Object.assign(x, inChunk(sizes.chunks, x.offset)) : x);
+      for (const st of [...steps, ...(decodeSteps?.steps ?? [])]) {
+        st.binds.forEach(rebase);
+        st.copies.forEach(rebase);
+      }
+      [...outputs, ...(decOut?.outputs ?? [])].forEach(rebase);
       buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
       if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
       buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
@@ -81,7 +91,7 @@ export class WebGPUBackend {
     const invalid = await device.popErrorScope();
     const failed = thrown ?? oom ?? invalid;
     if (failed) {
-      throw new BackendError(`cannot set up the GPU buffers (weights ${sizes.weight} bytes, arena ${sizes.arena} bytes, `
+      throw new BackendError(`cannot set up the GPU buffers (weights ${sizes.weight} bytes in ${sizes.chunks.length}, arena ${sizes.arena} bytes, `
         + `scratch ${scratchBytes} bytes) and bind groups: ${failed.message}`);
     }
     const backend = new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);

@@ -46,7 +46,10 @@ function checkTensor(t, end, where, align) {
   }
 }
 
-/** Byte sizes of the weights and arena buffers: every tensor's 4-byte-padded binding fits. */
+/**
+ * Byte sizes of the arena buffer and of the weights, which live in as many buffers ("chunks") as the
+ * adapter's maxBufferSize requires, each holding whole tensors: {arena, weight, chunks: [{start, end}]}.
+ */
 export function bufferSizes({ manifest, tensors }, weightsBytes, limits) {
   const arenaBytes = manifest.memory.arena_bytes;
   if (!Number.isInteger(arenaBytes)) throw new BundleError('manifest.json: "memory.arena_bytes" is missing');
@@ -56,12 +59,38 @@ export function bufferSizes({ manifest, tensors }, weightsBytes, limits) {
       limits.minStorageBufferOffsetAlignment);
     sizes[t.storage] = Math.max(sizes[t.storage], t.offset + pad4(t.bytes));
   }
-  for (const [what, size] of Object.entries(sizes)) {
-    if (size > limits.maxBufferSize) {
-      throw new BackendError(`the ${what} buffer needs ${size} bytes, over this adapter's maxBufferSize ${limits.maxBufferSize}`);
+  if (sizes.arena > limits.maxBufferSize) {
+    throw new BackendError(`the arena buffer needs ${sizes.arena} bytes, over this adapter's maxBufferSize ${limits.maxBufferSize}`);
+  }
+  sizes.chunks = weightChunks(tensors, sizes.weight, limits.maxBufferSize);
+  return sizes;
+}
+
+/** Split [0, total) of the weights at tensor starts into ranges of at most `max` bytes. */
+function weightChunks(tensors, total, max) {
+  if (total <= max) return [{ start: 0, end: total }];
+  const spans = [...tensors.values()].filter((t) => t.storage === 'weight').map((t) => [t.offset, t.offset + pad4(t.bytes)]);
+  spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const chunks = [];
+  let cur = null;
+  for (const [lo, hi] of spans) {
+    if (hi - lo > max) throw new BackendError(`a weight tensor of ${hi - lo} bytes is over this adapter's maxBufferSize ${max}`);
+    if (cur && hi <= cur.end) continue; // an alias of bytes already placed
+    if (cur && Math.max(cur.end, hi) - cur.start <= max) {
+      cur.end = Math.max(cur.end, hi);
+    } else {
+      if (cur && lo < cur.end) throw new BackendError(`weight tensors overlapping at byte ${lo} cannot be split across buffers of ${max} bytes`);
+      cur = { start: lo, end: hi };
+      chunks.push(cur);
     }
   }
-  return sizes;
+  return chunks.length ? chunks : [{ start: 0, end: Math.min(total, max) }];
+}
+
+/** {storage: 'weight<k>', offset} of a weights range in its chunk. */
+export function inChunk(chunks, offset) {
+  const k = chunks.findIndex((c) => offset >= c.start && offset < c.end);
+  return { storage: `weight${k}`, offset: offset - chunks[k].start };
 }
 
 const overlaps = (a, b) => a.storage === b.storage && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
