@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 from . import weights_codec
@@ -136,9 +137,12 @@ def _get(obj: dict, key: str, field: str, types, what: str):
 def _rel_file(obj: dict, field: str) -> str:
     f = _get(obj, "file", field, str, "a relative file path")
     p = Path(f)
-    if not f or p.is_absolute() or ".." in p.parts or "\\" in f or "\x00" in f:
+    # Control characters too: a name with a newline would break the one-line error messages that quote it.
+    if not f or p.is_absolute() or ".." in p.parts or "\\" in f or any(ord(c) < 32 for c in f):
         raise _fail(f"{field}.file", "a relative path inside the bundle", f)
-    _get(obj, "sha256", field, str, "a sha256 hex digest")
+    digest = _get(obj, "sha256", field, str, "a sha256 hex digest")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        raise _fail(f"{field}.sha256", "64 hex digits", digest)
     return f
 
 

@@ -42,8 +42,11 @@ def lower(g: Graph, source: str = "model", pack_widths: dict[str, int] | None = 
     L = Lowering(g)
     L.pack_widths.update(pack_widths or {})
     for node in g.nodes:
+        first_step = len(L.steps)
         try:
             LOWERINGS[node.op](L, node)
+            for s in L.steps[first_step:]:
+                _check_params(s.params, node, source)
         except (ShapeError, UnsupportedOpError):
             raise
         except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as e:
@@ -61,6 +64,23 @@ def lower(g: Graph, source: str = "model", pack_widths: dict[str, int] | None = 
             L.steps.append(_copy_step(g, root, out, s))
         seen.add(resolve(L.aliases, out))
     return L
+
+
+_I32 = (-(2 ** 31), 2 ** 32 - 1)
+
+
+def _check_params(params, node, source: str, key: str = "") -> None:
+    """Kernels bake parameters into 32-bit wasm/WGSL constants: an attribute past that range (a fuzzed
+    stride of 2^40) is the model's problem, named here, not an assembler failure later."""
+    if isinstance(params, dict):
+        for k, v in params.items():
+            _check_params(v, node, source, k)
+    elif isinstance(params, (list, tuple)):
+        for v in params:
+            _check_params(v, node, source, key)
+    elif isinstance(params, int) and not isinstance(params, bool) and not _I32[0] <= params <= _I32[1]:
+        raise UnsupportedOpError(f"{source}: node {node.name!r} ({node.op}): {key} = {params} is outside the 32-bit "
+                                 "range kernels address")
 
 
 def _copy_step(g: Graph, src: str, dst: str, shape):

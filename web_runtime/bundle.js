@@ -67,7 +67,7 @@ export function checkManifest(m) {
   }
   field('memory.total_bytes', mem.total_bytes >= 1 && mem.total_bytes <= 2 ** 32, 'between 1 and 4 GiB', mem.total_bytes);
   field('weights.bytes', isNat(m.weights.bytes), 'an integer >= 0', m.weights.bytes);
-  const safeFile = (f) => typeof f === 'string' && f.length > 0 && !f.startsWith('/') && !f.includes('\\') && !f.split('/').includes('..') && !/^[a-z]+:/i.test(f);
+  const safeFile = (f) => typeof f === 'string' && f.length > 0 && !f.startsWith('/') && !f.includes('\\') && !f.split('/').includes('..') && !/^[a-z]+:/i.test(f) && !/[\x00-\x1f]/.test(f);
   field('weights.file', safeFile(m.weights.file), 'a relative path inside the bundle', m.weights.file);
   checkWeightsEncoding(m.weights, field, isNat);
   // The spans against memory.total_bytes are the wasm backend's check (WebGPU binds the arena and the
