@@ -33,5 +33,9 @@ class InputError(NnjitError):
     """A run got an input with the wrong name, shape or dtype."""
 
 
+class BackendError(NnjitError):
+    """The device cannot run the bundle (an adapter limit), as the web runtime's BackendError."""
+
+
 class KernelBuildError(Exception):
     """A template rendered invalid WAT: a compiler bug, not a user error (exit 1)."""

@@ -96,6 +96,11 @@ class GPUSession:
 
     def _range(self, tid: int) -> dict:
         t = self.tensors[tid]
+        limit = self.dev.limits["max-storage-buffer-binding-size"]
+        if _round4(t["bytes"]) > limit:
+            from .errors import BackendError
+            raise BackendError(f"tensor {tid} ({t['name']}) needs a {_round4(t['bytes'])}-byte binding, over this "
+                               f"adapter's max-storage-buffer-binding-size {limit}")
         buf = self.weights if t["storage"] == "weight" else self.arena
         return {"buffer": buf, "offset": t["offset"], "size": _round4(t["bytes"])}
 
