@@ -55,9 +55,9 @@ bench-webgpu: setup
 	$(PY) -m nnjit.bench.compare_webgpu --write docs/benchmarks_webgpu.md
 
 # Decoder LMs (docs/decoders.md): prefill/decode tokens/s in Chromium (1, 2 threads) and natively
-# beside onnxruntime on the same exported graph → docs/benchmarks_decoders.md.
+# beside onnxruntime on the same exported graph → docs/benchmarks_decoders.md (gemma3-270m where `make gemma` ran).
 bench-decoders: setup
-	$(PY) -m nnjit.bench.decoder_bench --models gpt2 --out docs/benchmarks_decoders.md
+	$(PY) -m nnjit.bench.decoder_bench --out docs/benchmarks_decoders.md
 
 # LoRA adapters merged at compile time vs left as branches vs the base model (wasm, 1 thread,
 # Chromium) on mlp-lora and gpt2-tiny-lora's prefill → docs/benchmarks_lora.md.
