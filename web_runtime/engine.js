@@ -76,7 +76,9 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   let impl = null;
   try {
     // A bundle compiled with --backend webgpu alone has no wasm kernels: no fallback then.
-    const hasWasm = opened.manifest.kernels.some((k) => (k.backend ?? 'wasm') === 'wasm');
+    // (A graph folded to constants has no steps and needs no kernels at all.)
+    const { manifest: m } = opened;
+    const hasWasm = !m.steps.length || m.kernels.some((k) => (k.backend ?? 'wasm') === 'wasm');
     if (!gpu && !hasWasm) throw new BackendError(`the bundle has webgpu kernels only (compiled with --backend webgpu)${reason ? ` and WebGPU is not usable here: ${reason}` : ''}`);
     bundle = await loadBundle(opened, { backends: gpu ? (hasWasm ? ['webgpu', 'wasm'] : ['webgpu']) : ['wasm'], relaxed, deviceClass: gpu ? deviceClassOf(gpu.info) : null });
     if (gpu) {
