@@ -300,7 +300,13 @@ export class WebGPUBackend {
       this.loseAfterSubmit = null;
       lose();
     }
-    await buffer.mapAsync(GPUMapMode.READ);
+    // A device destroyed while the map is pending does not always reject the map (Firefox, under load,
+    // left it pending for good): the device's loss settles the read-back too, and the run falls back.
+    const mapped = buffer.mapAsync(GPUMapMode.READ);
+    mapped.catch(() => {});
+    const lost = this.device.lost.then((info) => Promise.reject(new DOMException(`the GPU device was lost (${info.reason})`, 'AbortError')));
+    lost.catch(() => {});
+    await Promise.race([mapped, lost]);
     try {
       return take(buffer.getMappedRange());
     } finally {
