@@ -34,6 +34,8 @@ import numpy as np
 
 from nnjit.compiler.errors import NnjitError
 
+from . import decoder_export
+
 NAME = "gemma3-270m"
 # Known without loading the 253 MB file, so the registry can state the interface at import time;
 # the test checks them against the loaded config.
@@ -158,20 +160,8 @@ def decoder_wrapper(hf):
     return Gemma3WithPast(hf).eval()
 
 
-def io_names(n_layer: int = CONFIG["n_layer"]) -> tuple[list[str], list[str]]:
-    past = [f"past.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
-    present = [f"present.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
-    return ["input_ids", "position_ids", *past], ["logits", *present]
-
-
 def io_specs(io) -> tuple[list[dict], list[dict]]:
-    KV, D = CONFIG["kv_heads"], CONFIG["head_dim"]
-    ins, outs = io_names()
-    inputs = [io(ins[0], "int64", [1, "seq"]), io(ins[1], "int64", [1, "seq"])]
-    inputs += [io(n, "float32", [1, KV, "past", D]) for n in ins[2:]]
-    outputs = [io("logits", "float32", [1, "seq", CONFIG["vocab"]])]
-    outputs += [io(n, "float32", [1, KV, "past+seq", D]) for n in outs[1:]]
-    return inputs, outputs
+    return decoder_export.io_specs(io, CONFIG["n_layer"], CONFIG["kv_heads"], CONFIG["head_dim"], CONFIG["vocab"])
 
 
 def _untie_folded_lm_head(model) -> None:
@@ -211,29 +201,11 @@ def _untie_folded_lm_head(model) -> None:
 
 def builder(torch_export, save_onnx):
     def build(out_path: Path) -> None:
-        import tempfile
-
-        import onnx
-        import torch
-
         hf = load_gemma_torch()
-        net = decoder_wrapper(hf)
         c = hf.config
-        KV, D = c.num_key_value_heads, c.head_dim
-        ins, outs = io_names(c.num_hidden_layers)
-        # Trace with a past and a prompt longer than 1, so neither dim is specialised.
-        P, S = 2, 3
-        args = (torch.tensor([[818, 5279, 529]]), torch.arange(P, P + S)[None],
-                *[torch.zeros(1, KV, P, D) for _ in range(2 * c.num_hidden_layers)])
-        dyn = {"input_ids": {1: "seq"}, "position_ids": {1: "seq"}, "logits": {1: "seq"}}
-        dyn.update({n: {2: "past"} for n in ins[2:]})
-        dyn.update({n: {2: "past+seq"} for n in outs[1:]})
-        with tempfile.TemporaryDirectory() as td:
-            tmp = Path(td) / "m.onnx"
-            with torch.no_grad():
-                torch_export(net, args, tmp, ins, outs, dyn)
-            del hf, net
-            model = onnx.load(str(tmp))
+        model = decoder_export.trace_with_past(decoder_wrapper(hf), c.num_hidden_layers, c.num_key_value_heads,
+                                               c.head_dim, [818, 5279, 529], torch_export)
+        del hf
         _untie_folded_lm_head(model)
         model.doc_string = (f"Gemma-3-270M from PyPI {PACKAGE.replace('_', '-')} {PACKAGE_VERSION}"
                             " (GGUF Q4_K_M dequantised to float32); Gemma Terms of Use")
@@ -243,7 +215,7 @@ def builder(torch_export, save_onnx):
 
 
 def write_sidecars(out_path: Path) -> None:
-    from .zoo_gpt2 import sidecar_paths
+    from nnjit.compiler.decoder import sidecar_paths
 
     tok, meta = sidecar_paths(Path(out_path))
     tok.write_text(tokenizer_json(load_tokenizer()), encoding="utf-8")

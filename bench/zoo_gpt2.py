@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
+from . import decoder_export
 
 GPT2_CONFIGS = {
     # The 124M configuration (transformers' GPT2Config defaults).
@@ -88,21 +88,9 @@ def decoder_wrapper(hf, visible=causal):
     return GPT2WithPast(hf).eval()
 
 
-def io_names(n_layer: int) -> tuple[list[str], list[str]]:
-    past = [f"past.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
-    present = [f"present.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
-    return ["input_ids", "position_ids", *past], ["logits", *present]
-
-
 def io_specs(name: str, io) -> tuple[list[dict], list[dict]]:
     c = GPT2_CONFIGS[name]
-    H, D = c["n_head"], c["n_embd"] // c["n_head"]
-    ins, outs = io_names(c["n_layer"])
-    inputs = [io(ins[0], "int64", [1, "seq"]), io(ins[1], "int64", [1, "seq"])]
-    inputs += [io(n, "float32", [1, H, "past", D]) for n in ins[2:]]
-    outputs = [io("logits", "float32", [1, "seq", VOCAB])]
-    outputs += [io(n, "float32", [1, H, "past+seq", D]) for n in outs[1:]]
-    return inputs, outputs
+    return decoder_export.io_specs(io, c["n_layer"], c["n_head"], c["n_embd"] // c["n_head"], VOCAB)
 
 
 def builder(name: str, torch_export, save_onnx):
@@ -113,37 +101,14 @@ def builder(name: str, torch_export, save_onnx):
 
 
 def export_decoder(hf, out_path: Path, torch_export, save_onnx, visible=causal) -> None:
-    import tempfile
-
-    import onnx
-    import torch
-
-    net = decoder_wrapper(hf, visible)
     c = hf.config
-    H, D = c.n_head, c.n_embd // c.n_head
-    ins, outs = io_names(c.n_layer)
-    # Trace with a past and a prompt longer than 1, so neither dim is specialised.
-    P, S = 2, 3
-    args = (torch.tensor([[15, 16, 17]]), torch.arange(P, P + S)[None],
-            *[torch.zeros(1, H, P, D) for _ in range(2 * c.n_layer)])
-    dyn = {"input_ids": {1: "seq"}, "position_ids": {1: "seq"}, "logits": {1: "seq"}}
-    dyn.update({n: {2: "past"} for n in ins[2:]})
-    dyn.update({n: {2: "past+seq"} for n in outs[1:]})
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td) / "m.onnx"
-        with torch.no_grad():
-            torch_export(net, args, tmp, ins, outs, dyn)
-        model = onnx.load(str(tmp))
-    save_onnx(model, out_path)
-
-
-def sidecar_paths(onnx_path: Path) -> tuple[Path, Path]:
-    """(tokenizer.json, decoder.json) written beside a zoo decoder's ONNX file."""
-    stem = onnx_path.name.split(".onnx")[0]
-    return onnx_path.with_name(stem + ".tokenizer.json"), onnx_path.with_name(stem + ".decoder.json")
+    save_onnx(decoder_export.trace_with_past(decoder_wrapper(hf, visible), c.n_layer, c.n_head, c.n_embd // c.n_head,
+                                             [15, 16, 17], torch_export), out_path)
 
 
 def write_sidecars(name: str, out_path: Path) -> None:
+    from nnjit.compiler.decoder import sidecar_paths
+
     tok, meta = sidecar_paths(Path(out_path))
     train_tokenizer(tok)
     c = GPT2_CONFIGS[name]
@@ -191,7 +156,3 @@ def greedy_reference(hf, prompt_ids: list[int], n: int) -> list[int]:
         out = hf.generate(torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False,
                           min_new_tokens=n, pad_token_id=EOS)
     return out[0, len(prompt_ids):].tolist()
-
-
-def np_zeros_past(n_layer: int, H: int, D: int) -> dict[str, np.ndarray]:
-    return {n: np.zeros((1, H, 0, D), np.float32) for n in io_names(n_layer)[0][2:]}

@@ -113,5 +113,7 @@ def build_gpt2_lora(name: str, torch_export, save_onnx):
 
 def copy_sidecars(base_onnx: Path, out_path: Path) -> None:
     """The base decoder's tokenizer and metadata: adapters change neither."""
-    for src, dst in zip(zoo_gpt2.sidecar_paths(Path(base_onnx)), zoo_gpt2.sidecar_paths(Path(out_path))):
+    from nnjit.compiler.decoder import sidecar_paths
+
+    for src, dst in zip(sidecar_paths(Path(base_onnx)), sidecar_paths(Path(out_path))):
         shutil.copyfile(src, dst)

@@ -46,12 +46,16 @@ def _symbols(model) -> tuple[str, str]:
     return seq, past
 
 
-def sidecars(model_path) -> tuple[Path | None, dict]:
-    """The tokenizer.json and decoder.json a zoo decoder keeps beside its ONNX file."""
+def sidecar_paths(model_path) -> tuple[Path, Path]:
+    """(tokenizer.json, decoder.json) a zoo decoder keeps beside its ONNX file."""
     p = Path(model_path)
     stem = p.name.split(".onnx")[0]
-    tok = p.with_name(stem + ".tokenizer.json")
-    meta = p.with_name(stem + ".decoder.json")
+    return p.with_name(stem + ".tokenizer.json"), p.with_name(stem + ".decoder.json")
+
+
+def sidecars(model_path) -> tuple[Path | None, dict]:
+    """The sidecar tokenizer (when there is one) and the decoder metadata ({} when none)."""
+    tok, meta = sidecar_paths(model_path)
     return (tok if tok.is_file() else None), (json.loads(meta.read_text()) if meta.is_file() else {})
 
 

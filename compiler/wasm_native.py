@@ -63,9 +63,12 @@ class Memory:
 
 
 def run_kernel(wasm: bytes, inputs: list[np.ndarray], outputs: list[tuple[tuple, str]],
-               scratch_bytes: list[int] = ()) -> list[np.ndarray]:
+               scratch_bytes: list[int] = (), out_init: list[np.ndarray] | None = None,
+               parts: int | None = None) -> list[np.ndarray]:
     """Lay out inputs, outputs and scratch buffers with guards, call `run(in..., out..., scratch...)`,
-    check the guards and return copies of the outputs."""
+    check the guards and return copies of the outputs. `out_init`: the outputs' starting contents
+    (a kernel that updates its output in place), else guard bytes. `parts`: call
+    `run_part(..., t, parts)` for t = 0..parts-1 in sequence instead of `run`."""
     arrays = [np.ascontiguousarray(a) for a in inputs]
     sizes = [a.nbytes for a in arrays]
     sizes += [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in outputs]
@@ -77,11 +80,15 @@ def run_kernel(wasm: bytes, inputs: list[np.ndarray], outputs: list[tuple[tuple,
     mem = Memory(cur + GUARD)
     raw = mem.bytes()
     raw[:] = _GUARD_BYTE
-    for a, addr in zip(arrays, addrs):
+    for a, addr in zip(arrays + [np.ascontiguousarray(o) for o in out_init or []], addrs):
         raw[addr:addr + a.nbytes] = a.view(np.uint8).reshape(-1)
-    fn = mem.instantiate(wasm)
+    exports = mem.instantiate_module(wasm).exports(mem.store)
     before = raw.copy()
-    mem.call(fn, *addrs)
+    if parts is None:
+        mem.call(exports["run"], *addrs)
+    else:
+        for t in range(parts):
+            mem.call(exports["run_part"], *addrs, t, parts)
     after = mem.bytes()
     # Only output and scratch regions may change.
     allowed = np.zeros(len(after), dtype=bool)

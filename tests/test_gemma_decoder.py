@@ -78,7 +78,7 @@ def onnx_path():
 def tokenizer(onnx_path):
     from tokenizers import Tokenizer
 
-    from nnjit.bench.zoo_gpt2 import sidecar_paths
+    from nnjit.compiler.decoder import sidecar_paths
 
     return Tokenizer.from_file(str(sidecar_paths(onnx_path)[0]))
 
@@ -100,7 +100,7 @@ def test_config_and_sidecars(hf, onnx_path, tokenizer):
     assert (c.num_hidden_layers, c.num_key_value_heads, c.head_dim, c.vocab_size) == (
         want["n_layer"], want["kv_heads"], want["head_dim"], want["vocab"])
     assert (c.bos_token_id, c.eos_token_id, c.max_position_embeddings) == (want["bos"], want["eos"], want["max_positions"])
-    from nnjit.bench.zoo_gpt2 import sidecar_paths
+    from nnjit.compiler.decoder import sidecar_paths
 
     meta = json.loads(sidecar_paths(onnx_path)[1].read_text())
     assert meta == {"eos_token_id": 1, "bos_token_id": 2, "max_positions": 32768, "vocab": 262144}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnjit.compiler.codegen.wasm import build
-from nnjit.compiler.wasm_native import GUARD, Memory, run_kernel
+from nnjit.compiler.wasm_native import run_kernel
 
 
 def ref_kvwrite(src, pos, cache):
@@ -41,33 +41,21 @@ def pos_array(pos, dtype):
 
 
 def run_entry(binary, inputs, out_init, parts=None):
-    """Lay out inputs then the output (prefilled with out_init, or guard bytes when None) as
-    wasm_native.run_kernel does, call run or run_part(..., t, parts) for t = 0..parts-1, fail on any write
-    outside the output, return it."""
-    out_bytes = out_init.nbytes
-    sizes = [a.nbytes for a in inputs] + [out_bytes]
-    addrs, cur = [], GUARD
-    for n in sizes:
-        addrs.append(cur)
-        cur += -(-max(n, 1) // 64) * 64 + GUARD
-    mem = Memory(cur + GUARD)
-    raw = mem.bytes()
-    raw[:] = 0xFF
-    for a, addr in zip(list(inputs) + [out_init], addrs):
-        raw[addr:addr + a.nbytes] = np.ascontiguousarray(a).view(np.uint8).reshape(-1)
-    before = raw.copy()
-    ex = mem.instantiate_module(binary).exports(mem.store)
-    if parts is None:
-        mem.call(ex["run"], *addrs)
-    else:
-        for t in range(parts):
-            mem.call(ex["run_part"], *addrs, t, parts)
-    after = mem.bytes()
-    allowed = np.zeros(len(after), dtype=bool)
-    allowed[addrs[-1]:addrs[-1] + out_bytes] = True
-    changed = np.nonzero((after != before) & ~allowed)[0]
-    assert not changed.size, f"wrote outside the output at byte offsets {changed[:8].tolist()}"
-    return mem.view(addrs[-1], out_init.shape, out_init.dtype).copy()
+    """run (or run_part in `parts` parts) with the output prefilled by out_init; guards checked."""
+    return run_kernel(binary, list(inputs), [(out_init.shape, out_init.dtype)], out_init=[out_init], parts=parts)[0]
+
+
+def kv_positions(S, T, rng, dtype):
+    """S distinct cache rows to write: padding (-1), 0, the middle, T-1, rows past the end (skipped),
+    a negative and the int32 maximum first, then random rows."""
+    cand = [-1, 0, T // 2, T - 1, T, T + 5, -7, 2 ** 31 - 1]
+    pos = []
+    for x in cand + list(rng.permutation(T)):
+        if len(pos) == S:
+            break
+        if not (0 <= x < T and x in pos):
+            pos.append(int(x))
+    return pos_array(pos, dtype)
 
 
 def positions(S, T, k):
@@ -89,15 +77,7 @@ def test_kvwrite(H, S, D, T, pos_dtype):
     rng = np.random.default_rng(H + S + D + T)
     src = rng.standard_normal((H, S, D)).astype(np.float32)
     cache = rng.standard_normal((H, T, D)).astype(np.float32)
-    # distinct positions: padding, 0, the middle, T-1, past the end (skipped), and an int64 -1
-    cand = [-1, 0, T // 2, T - 1, T, T + 5, -7, 2 ** 31 - 1]
-    pos = []
-    for x in cand + list(rng.permutation(T)):
-        if len(pos) == S:
-            break
-        if not (0 <= x < T and x in pos):
-            pos.append(int(x))
-    pos = pos_array(pos, pos_dtype)
+    pos = kv_positions(S, T, rng, pos_dtype)
     plain, relaxed = build("kvwrite", dict(H=H, S=S, D=D, T=T, pos_dtype=pos_dtype))
     assert relaxed is None
     got = run_entry(plain, [src, pos], cache)

@@ -10,7 +10,7 @@ import pytest
 from nnjit.compiler.codegen import wasm
 from nnjit.compiler.codegen.gemm_pack import gemm_candidates, pack_b, vregs_needed
 from nnjit.compiler.space import DEVICES, packing_width, wasm_gemm_space, wasm_gemm_space_all
-from nnjit.compiler.wasm_native import GUARD, Memory
+from nnjit.compiler.wasm_native import GUARD, Memory, run_kernel
 
 from .test_gemm import ACTS, rand
 
@@ -123,32 +123,8 @@ def operands(rng, p):
 
 
 def run_entry(binary, inputs, out_shape, parts=None):
-    """Call run (parts None) or run_part(..., t, parts) for t = 0..parts-1 in sequence, all on one
-    memory laid out like wasm_native.run_kernel (guard bytes around every buffer); fail on any write
-    outside C; return C."""
-    sizes = [a.nbytes for a in inputs] + [int(np.prod(out_shape)) * 4]
-    addrs, cur = [], GUARD
-    for n in sizes:
-        addrs.append(cur)
-        cur += -(-max(n, 1) // 64) * 64 + GUARD
-    mem = Memory(cur + GUARD)
-    raw = mem.bytes()
-    raw[:] = 0xFF
-    for a, addr in zip(inputs, addrs):
-        raw[addr:addr + a.nbytes] = np.ascontiguousarray(a).view(np.uint8).reshape(-1)
-    before = raw.copy()
-    exports = mem.instantiate_module(binary).exports(mem.store)
-    if parts is None:
-        mem.call(exports["run"], *addrs)
-    else:
-        for t in range(parts):
-            mem.call(exports["run_part"], *addrs, t, parts)
-    after = mem.bytes()
-    allowed = np.zeros(len(after), dtype=bool)
-    allowed[addrs[-1]:addrs[-1] + sizes[-1]] = True
-    changed = np.nonzero((after != before) & ~allowed)[0]
-    assert not changed.size, f"wrote outside C at byte offsets {changed[:8].tolist()}"
-    return mem.view(addrs[-1], out_shape, np.float32).copy()
+    """run, or run_part(..., t, parts) for t = 0..parts-1 in sequence, on guarded memory; returns C."""
+    return run_kernel(binary, inputs, [(out_shape, np.float32)], parts=parts)[0]
 
 
 def check_all(p, rng, parts=()):

@@ -6,7 +6,7 @@ import pytest
 from nnjit.compiler.codegen.wgsl import build
 from nnjit.compiler.wgpu_native import run_kernel
 
-from tests.kernels.test_attention import GRID, KV_CASES, attention_case, pos_array, ref_attention
+from tests.kernels.test_attention import GRID, KV_CASES, attention_case, kv_positions, pos_array, ref_attention
 
 
 def run_attention(params, inputs, schedule=None):
@@ -29,14 +29,7 @@ def test_kvwrite(H, S, D, T, pos_dtype):
     """The cache starts as NaN guard words: rows named by pos get src, every other row keeps its bits."""
     rng = np.random.default_rng(H + S + D + T)
     src = rng.standard_normal((H, S, D)).astype(np.float32)
-    cand = [-1, 0, T // 2, T - 1, T, T + 5, -7, 2 ** 31 - 1]
-    pos = []
-    for x in cand + list(rng.permutation(T)):
-        if len(pos) == S:
-            break
-        if not (0 <= x < T and x in pos):
-            pos.append(int(x))
-    pos = pos_array(pos, pos_dtype)
+    pos = kv_positions(S, T, rng, pos_dtype)
     text, dispatch, _ = build("kvwrite", dict(H=H, S=S, D=D, T=T, pos_dtype=pos_dtype))
     (got,) = run_kernel(text, dispatch, [src, pos], [((H, T, D), np.float32)])
     written = {int(p): s for s, p in enumerate(pos) if 0 <= p < T}
