@@ -23,7 +23,6 @@ def prepare(names: list[str], root: Path, work: Path) -> dict[str, dict]:
     """Compile every test into work/NAME (bundle + inputs.bin); {name: {expected, inputs spec} or {status}}."""
     import onnx
 
-    from nnjit.browsers.page_runner import _write_inputs
     from nnjit.compiler.errors import NnjitError
     out = {}
     for name in names:
@@ -70,7 +69,6 @@ def _write_feeds(path: Path, feeds: dict, model) -> list[dict]:
 
 
 def run_batches(harness, work: Path, prepared: dict, backend: str, progress=None) -> dict[str, dict]:
-    from nnjit.browsers.page_runner import _decode_outputs
     ready = [n for n, p in prepared.items() if "inputs" in p]
     results = {n: dict(p) for n, p in prepared.items() if "inputs" not in p}
     with harness.mounted(work) as url:

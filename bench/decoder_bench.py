@@ -25,23 +25,19 @@ def _prompt(n: int) -> list[int]:
     return [int(x) for x in np.random.default_rng(n).integers(100, 20000, n)]
 
 
-def _ort_decode_ms(ref, p: int, reps: int = 9) -> float:
+def _median_ms(step, reps: int = 9) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
+def _ort_decode_ms(ref, p: int) -> float:
+    """One onnxruntime step with a past of length p (zeros: the values do not change the time)."""
     past = {i.name: np.zeros((1, i.shape[1], p, i.shape[3]), np.float32) for i in ref.past}
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        ref.step([11], p, past)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
-
-
-def _native_decode_ms(dec, p: int, reps: int = 9) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        dec.step(11, p)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+    return _median_ms(lambda: ref.step([11], p, past))
 
 
 def bench_model(name: str, threads=(1, 2)) -> dict:
@@ -78,7 +74,7 @@ def bench_model(name: str, threads=(1, 2)) -> dict:
         row["native_prefill_tok_s"] = 128 / (time.perf_counter() - t0)
         for p in POSITIONS:
             row[f"ort_decode_ms@{p}"] = _ort_decode_ms(ref, p)
-            row[f"native_decode_ms@{p}"] = _native_decode_ms(dec, p)
+            row[f"native_decode_ms@{p}"] = _median_ms(lambda: dec.step(11, p))
         with BrowserHarness() as h:
             from nnjit.bench.qoe_memory import Sampler, browser_root, sample
             root = browser_root()

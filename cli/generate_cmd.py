@@ -108,19 +108,4 @@ def main(args) -> int:
 def _native(bundle: Path, prompt: list[int], s, stream) -> dict:
     from nnjit.compiler.generate import Decoder
     from nnjit.compiler.native_runtime import NativeSession
-    d = Decoder(NativeSession(bundle))
-    r = d.run(prompt, s) if stream is None else None
-    if r is None:
-        logits = []
-        import time
-        t0 = time.perf_counter()
-        tokens = []
-        for t in d.generate(prompt, s, logits):
-            if not tokens:
-                t1 = time.perf_counter()
-            tokens.append(t)
-            stream(t)
-        t2 = time.perf_counter()
-        r = {"tokens": tokens, "logits": logits, "prefill_tokens_per_s": len(prompt) / (t1 - t0),
-             "decode_tokens_per_s": (len(tokens) - 1) / max(t2 - t1, 1e-9)}
-    return r
+    return Decoder(NativeSession(bundle)).run(prompt, s, on_token=stream)

@@ -59,7 +59,7 @@ def sidecars(model_path) -> tuple[Path | None, dict]:
     return (tok if tok.is_file() else None), (json.loads(meta.read_text()) if meta.is_file() else {})
 
 
-def check_masks(model_path, sites: list, max_context: int) -> dict[int, int]:
+def check_masks(source_model, sites: list, max_context: int) -> dict[int, int]:
     """Run the original graph in onnxruntime at the far end of the context and read each attention's
     mask: it must be causal (key j visible to position p iff j <= p), optionally a sliding window
     (p - W < j <= p). Returns the window per layer (0 = none). The fused kernel computes the mask from
@@ -67,7 +67,8 @@ def check_masks(model_path, sites: list, max_context: int) -> dict[int, int]:
     import onnx
     import onnxruntime as ort
 
-    model = load_model(model_path)
+    model = onnx.ModelProto()
+    model.CopyFrom(source_model)  # the caller's model stays as it was
     want = {s.mask: s for s in sites}
     for name, s in want.items():
         t = onnx.TensorProto.FLOAT if s.mask_kind == "add" else onnx.TensorProto.BOOL
@@ -168,11 +169,12 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
     Sp = int(prefill_len or min(DEFAULT_PREFILL, T))
     if not 1 <= Sp <= T:
         raise NnjitError(f"{source}: --prefill {Sp}: expected 1..{T} (the max context)")
-    seq_sym, past_sym = _symbols(load_model(model_path))
+    model = load_model(model_path)
+    seq_sym, past_sym = _symbols(model)
 
     gp, sites_p, stats = _plan_graph(model_path, seq_sym, past_sym, Sp, T, source, kv_shield_seed)
     gd, sites_d, _ = _plan_graph(model_path, seq_sym, past_sym, 1, T, source, kv_shield_seed)
-    windows = check_masks(model_path, sites_p, T)
+    windows = check_masks(model, sites_p, T)
     for g in (gp, gd):
         for n in g.nodes:
             if n.op == "CausalAttention":
@@ -224,7 +226,7 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
         dec["tokenizer"] = {"file": "tokenizer.json", "sha256": bundle_mod.sha256(data)}
     manifest = {
         "model": {"name": Path(model_path).stem, "source_sha256": bundle_mod.sha256(Path(model_path).read_bytes()),
-                  "opset": gp.opset, "onnx_nodes": len(load_model(model_path).graph.node), "passes": stats},
+                  "opset": gp.opset, "onnx_nodes": len(model.graph.node), "passes": stats},
         "inputs": io_entries(gp, Lp, plan_p.ids, gp.inputs, pos_range),
         "outputs": io_entries(gp, Lp, plan_p.ids, gp.outputs),
         "tensors": plan_p.tensors + plan_d.tensors,

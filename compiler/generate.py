@@ -94,14 +94,15 @@ class Decoder:
         return out[self.dec["logits_output"]].reshape(-1, self.dec["vocab"])[-1]
 
     def generate(self, prompt, sampling: Sampling | None = None, logits_out: list | None = None):
-        """Yields new token ids one by one; `logits_out` collects each step's logits when given."""
+        """Yields new token ids one by one; `logits_out` collects each step's logits when given, and
+        self.timing the model's own time (prefill, and the decode steps), not the consumer's."""
         s = sampling or Sampling()
         ids = check_prompt(prompt, self.dec, s.max_new_tokens)
         rng = np.random.default_rng(s.seed)
         stop = set(s.stop)
+        t0 = time.perf_counter()
         logits = self.prefill(ids)
-        self.timing = {"prefill_s": 0.0, "decode_s": 0.0, "decoded": 0}
-        pos = len(ids)
+        self.timing = {"prompt_tokens": len(ids), "prefill_s": time.perf_counter() - t0, "decode_s": 0.0, "decoded": 0}
         for i in range(s.max_new_tokens):
             if logits_out is not None:
                 logits_out.append(logits.copy())
@@ -109,24 +110,19 @@ class Decoder:
             yield tok
             if tok in stop or i == s.max_new_tokens - 1:
                 return
-            logits = self.step(tok, pos)
-            pos += 1
+            t0 = time.perf_counter()
+            logits = self.step(tok, len(ids) + i)
+            self.timing["decode_s"] += time.perf_counter() - t0
+            self.timing["decoded"] += 1
 
-    def run(self, prompt, sampling: Sampling | None = None) -> dict:
-        """Whole generation with timings: tokens, per-step logits, prefill and decode tokens/s."""
-        s = sampling or Sampling()
-        ids = check_prompt(prompt, self.dec, s.max_new_tokens)
-        t0 = time.perf_counter()
-        logits = [self.prefill(ids)]
-        t1 = time.perf_counter()
-        rng = np.random.default_rng(s.seed)
-        tokens = []
-        for i in range(s.max_new_tokens):
-            tok = pick(logits[-1], s, rng)
+    def run(self, prompt, sampling: Sampling | None = None, on_token=None) -> dict:
+        """Whole generation: tokens, per-step logits, prefill and decode tokens/s; `on_token(id)` sees
+        each token as it comes (streaming)."""
+        logits, tokens = [], []
+        for tok in self.generate(prompt, sampling, logits):
             tokens.append(tok)
-            if tok in set(s.stop) or i == s.max_new_tokens - 1:
-                break
-            logits.append(self.step(tok, len(ids) + i))
-        t2 = time.perf_counter()
-        return {"tokens": tokens, "logits": np.stack(logits), "prefill_tokens_per_s": len(ids) / (t1 - t0),
-                "decode_tokens_per_s": (len(logits) - 1) / max(t2 - t1, 1e-9)}
+            if on_token is not None:
+                on_token(tok)
+        t = self.timing
+        return {"tokens": tokens, "logits": np.stack(logits), "prefill_tokens_per_s": t["prompt_tokens"] / t["prefill_s"],
+                "decode_tokens_per_s": t["decoded"] / max(t["decode_s"], 1e-9)}

@@ -46,7 +46,6 @@ class NativeSession:
         if "decoder" in m:
             d = m["decoder"]["decode"]
             self.plans["decode"] = (d["inputs"], d["outputs"], self._plan(d["steps"], kernels))
-        self.plan = self.plans["main"][2]
 
     def _plan(self, steps: list[dict], kernels: dict) -> list:
         plan = []

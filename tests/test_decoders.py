@@ -193,13 +193,17 @@ def test_kv_shield_same_outputs_permuted_cache(tiny, tmp_path):
     assert np.abs(_cache_rows(tmp_path / "s2", len(PROMPT))[1] - k_s).max() > 0.1
 
 
+@pytest.fixture(scope="module")
+def p32(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("p32")
+    compile_decoder(tiny[0], out, max_context=64, prefill_len=32, backends=["wasm"])
+    return out
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 34])
-def test_short_last_chunks_run_as_decode_steps(tiny, tmp_path_factory, n):
+def test_short_last_chunks_run_as_decode_steps(tiny, p32, n):
     """prefill_len 32: a last chunk of <= 2 tokens goes through the decode plan, with the same result."""
-    onnx_path, _, _ = tiny
-    out = tmp_path_factory.getbasetemp() / "p32"
-    if not (out / "manifest.json").exists():
-        compile_decoder(onnx_path, out, max_context=64, prefill_len=32, backends=["wasm"])
+    onnx_path, out = tiny[0], p32
     prompt = [int(x) for x in np.random.default_rng(n).integers(100, 5000, n)]
     r = Decoder(NativeSession(out)).run(prompt, Sampling(max_new_tokens=4))
     ref = OrtDecoder(onnx_path).greedy(prompt, 4)

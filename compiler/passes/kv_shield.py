@@ -123,11 +123,11 @@ def shield(g: Graph, sites: list, seed: int) -> int:
     rng = np.random.default_rng(seed)
     prod, cons = g.producers(), g.consumers()
     P = _Perms(g)
+    writes = {n.outputs[0]: n for n in g.nodes if n.op == "KvWrite"}
     for site in sites:
         att = next(n for n in g.nodes if n.op == "CausalAttention" and n.name == f"{site.node}/attention")
         kv_perms = [rng.permutation(site.D) for _ in range(site.Hkv)]
         q_perms = [kv_perms[h // (site.H // site.Hkv)] for h in range(site.H)]
-        writes = {n.outputs[0]: n for n in g.nodes if n.op == "KvWrite"}
         k_new, v_new = writes[att.inputs[2]].inputs[0], writes[att.inputs[3]].inputs[0]
         _projection(g, prod, cons, att.inputs[0], site, q_perms, site.D, P)
         _projection(g, prod, cons, k_new, site, kv_perms, site.D, P)

@@ -104,11 +104,16 @@ def test_f16_weights_expand_in_the_page(harness, gpu_harness, tmp_path_factory, 
     assert np.abs(v["logits"] - ref["logits"]).max() <= 1e-4 * np.abs(ref["logits"]).max()
 
 
-@pytest.mark.parametrize("n", [2, 34])
-def test_short_last_chunk_in_the_page(harness, tiny, tmp_path_factory, n):
-    onnx_path, _, _ = tiny
+@pytest.fixture(scope="module")
+def p32(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("p32web")
-    compile_decoder(onnx_path, out, max_context=64, prefill_len=32, backends=["wasm"])
+    compile_decoder(tiny[0], out, max_context=64, prefill_len=32, backends=["wasm"])
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 34])
+def test_short_last_chunk_in_the_page(harness, tiny, p32, n):
+    onnx_path, out = tiny[0], p32
     prompt = [int(x) for x in np.random.default_rng(n).integers(100, 5000, n)]
     v = generate_in_page(harness, out, prompt, Sampling(max_new_tokens=4), return_logits=True)
     ref = OrtDecoder(onnx_path).greedy(prompt, 4)
