@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import numpy_helper
 
 from .errors import ModelLoadError, NnjitError, ShapeError, UnsupportedOpError
 from .ir import Graph, Node, Value
+from .shape_inference_worker import infer_shapes
 
 _T = onnx.TensorProto
 ONNX_DTYPES = {
@@ -190,10 +191,7 @@ def _attr(a: onnx.AttributeProto):
 
 
 def infer(model: onnx.ModelProto, path="model") -> onnx.ModelProto:
-    try:
-        return shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as e:
-        raise ShapeError(f"{path}: shape inference failed: {str(e).strip().splitlines()[0]}") from None
+    return infer_shapes(model, path)
 
 
 def to_graph(model: onnx.ModelProto) -> Graph:

@@ -164,3 +164,22 @@ def test_native_session_rejects_bad_inputs(tmp_path):
         s.run({"x": np.zeros((7, 37))})
     with pytest.raises(InputError, match="unknown input 'z'"):
         s.run({"z": np.zeros((7, 37), np.float32)})
+
+
+def test_shape_inference_crash_is_a_named_error_and_the_next_model_compiles(tmp_path, monkeypatch):
+    """onnx's C++ shape inference can abort the process; it runs in a child, so an abort (played
+    here by a child that aborts on its first message) is a ShapeError and the compiler goes on."""
+    from nnjit.compiler import shape_inference_worker as siw
+    w = siw._Worker()
+    monkeypatch.setattr(siw, "_worker", w)
+    real_start = w._start
+    w._start = lambda: setattr(w, "proc", subprocess.Popen(
+        [sys.executable, "-c", "import os, sys; sys.stdin.buffer.read(8); os.abort()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+    onnx.save(model([helper.make_node("Relu", ["x"], ["y"])], [("x", T.FLOAT, [2, 3])], [("y", T.FLOAT, [2, 3])]),
+              tmp_path / "m.onnx")
+    with pytest.raises(ShapeError, match=r"m\.onnx: onnx shape inference crashed \(signal 6\)"):
+        import_onnx(tmp_path / "m.onnx")
+    w._start = real_start
+    g = import_onnx(tmp_path / "m.onnx")
+    assert g.values["y"].shape == (2, 3) and w.proc.poll() is None
