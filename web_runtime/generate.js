@@ -4,6 +4,9 @@
 // cached, never read; a last chunk of at most prefill_len / 16 tokens as single decode steps), then
 // the one-token decode plan runs once per new token.
 import { InputError } from './errors.js';
+import { sampler } from './sampler.js';
+
+export { sampler };
 
 /** Prompt ids as numbers, or InputError naming what is wrong. */
 export function checkPrompt(ids, dec, maxNewTokens) {
@@ -19,56 +22,6 @@ export function checkPrompt(ids, dec, maxNewTokens) {
     throw new InputError(`prompt: ${out.length} tokens + maxNewTokens ${maxNewTokens} exceed the bundle's max context of ${dec.max_context} tokens (compile with a larger --max-context)`);
   }
   return out;
-}
-
-/** mulberry32: a small seeded generator, so that a seed reproduces a sampled text. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** (logits) → token: argmax when temperature is 0, else temperature / top-k / top-p sampling. */
-export function sampler({ temperature = 0, topK = 0, topP = 1, seed = 0 } = {}) {
-  if (!(temperature >= 0)) throw new InputError(`temperature: expected a number >= 0, got ${JSON.stringify(temperature)}`);
-  if (!Number.isInteger(topK) || topK < 0) throw new InputError(`topK: expected an integer >= 0, got ${JSON.stringify(topK)}`);
-  if (!(topP > 0 && topP <= 1)) throw new InputError(`topP: expected a number in (0, 1], got ${JSON.stringify(topP)}`);
-  const random = rng(seed);
-  return (logits) => {
-    if (temperature === 0) {
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-      return best;
-    }
-    let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
-    if (topK > 0) order = order.slice(0, topK);
-    const top = logits[order[0]];
-    let p = order.map((i) => Math.exp((logits[i] - top) / temperature));
-    let sum = p.reduce((x, y) => x + y, 0);
-    p = p.map((x) => x / sum);
-    if (topP < 1) {
-      let acc = 0;
-      let keep = p.length;
-      for (let i = 0; i < p.length; i++) {
-        acc += p[i];
-        if (acc >= topP) { keep = i + 1; break; }
-      }
-      order = order.slice(0, keep);
-      sum = p.slice(0, keep).reduce((x, y) => x + y, 0);
-      p = p.slice(0, keep).map((x) => x / sum);
-    }
-    let r = random();
-    for (let i = 0; i < p.length; i++) {
-      r -= p[i];
-      if (r <= 0) return order[i];
-    }
-    return order[order.length - 1];
-  };
 }
 
 // A prompt chunk of at most prefill_len / SMALL_CHUNK tokens runs as decode steps (compiler/generate.py).
