@@ -40,8 +40,13 @@ $(STAMP)/npm: package.json package-lock.json
 demo: setup
 	$(PY) -m nnjit.bench.demo
 
+# Two pytest workers (one per core here; files stay whole on one worker so module fixtures build once),
+# then the timing- and memory-sensitive QoE tests alone. Both parts always run; either failing fails.
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	@rc=0; \
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" || rc=1; \
+	$(PY) -m pytest -q -p no:cacheprovider -m serial || rc=1; \
+	exit $$rc
 
 # Fuzz the ONNX importer/compiler and the bundle loader: NNJIT_FUZZ_EXAMPLES cases per test (default
 # 10,000, random seeds); `make test` runs a derandomized 200-case subset of the same tests.

@@ -38,6 +38,8 @@ from collections import defaultdict
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from filelock import FileLock
+
 RTOL, ATOL = 1e-3, 1e-7
 REPO = Path(__file__).resolve().parent.parent
 DOCS_JSON, DOCS_MD = REPO / "docs" / "ops.json", REPO / "docs" / "ops.md"
@@ -62,6 +64,15 @@ def generate(force: bool = False) -> Path:
     root = cache_dir()
     if (root / "index.json").is_file() and not force:
         return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers share the cache: one writes it, the others wait and read it.
+    with FileLock(str(root) + ".lock"):
+        if (root / "index.json").is_file() and not force:
+            return root
+        return _write_cases(root)
+
+
+def _write_cases(root: Path) -> Path:
     import types
 
     import numpy as np

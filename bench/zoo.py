@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from filelock import FileLock
 
 from nnjit.compiler.errors import NnjitError
 
@@ -777,15 +778,20 @@ def cached(name: str) -> Path:
     path = cache_path(name)
     if path.is_file():
         return path
-    t0 = time.perf_counter()
-    build(name, path)
-    info = {
-        "name": name,
-        "version": spec(name).version,
-        "build_seconds": round(time.perf_counter() - t0, 3),
-        "op_histogram": op_histogram(path),
-    }
-    path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers (and concurrent CLI runs) would otherwise build the same model twice.
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            return path
+        t0 = time.perf_counter()
+        build(name, path)
+        info = {
+            "name": name,
+            "version": spec(name).version,
+            "build_seconds": round(time.perf_counter() - t0, 3),
+            "op_histogram": op_histogram(path),
+        }
+        path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
     return path
 
 

@@ -23,7 +23,9 @@ import pytest
 from nnjit.bench.qoe_metrics import CELL_METRICS
 from nnjit.browsers.server import REPO
 
-pytestmark = pytest.mark.browser
+# serial: timings and memory here must not share the two cores with other tests (`make test` runs
+# these after the parallel part).
+pytestmark = [pytest.mark.browser, pytest.mark.serial]
 CONFIG = "chromium-pw-wasm-t1"
 FAST = ["--idle", "1", "--window", "1.2", "--interactions", "4", "--gap-ms", "250", "--runs", "12"]
 
