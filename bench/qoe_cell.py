@@ -10,6 +10,7 @@ It exits 3 after a cell failed in a way that may have left the browser broken.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
     _die_with_parent()
     from nnjit.browsers.drivers import LaunchError, launch_handle
     from nnjit.browsers.matrix import load_matrix
+    from nnjit.browsers.remote import secure_origin
     from nnjit.browsers.server import StaticServer
 
     from .qoe_memory import Sampler, browser_root
@@ -66,15 +68,23 @@ def main(argv=None) -> int:
         _out({"t": "row", "cell": cell.key, "metric": "cell_status", "value": None, "unit": "", "status": status, "reason": reason})
         _out({"t": "done", "cell": cell.key})
 
+    remote = spec.get("remote") or {}
+    # The page server first: a browser on another machine must be told that its origin is secure.
+    server = StaticServer(host=remote.get("host") or "127.0.0.1").start()
     _out({"t": "stage", "cell": cells[0].key, "stage": "launching the browser"})
     try:
-        handle = launch_handle(config, timeout_s=spec["launch_timeout_s"])
+        handle = launch_handle(secure_origin(config, server.origin), timeout_s=spec["launch_timeout_s"],
+                               grid=remote.get("grid"), pw_endpoint=remote.get("pw_endpoint"))
     except LaunchError as e:
+        server.close()
         reason = f"{config.engine} via {config.driver} did not launch: {' '.join(str(e).split())[:400]}"
         for cell in cells:
             finish(cell, set(), "unavailable", reason)
         return 0
-    with handle, StaticServer() as server, Sampler(browser_root()) as sampler:
+    # A remote browser's processes are not under this one: nothing is sampled (memory rows say n/a).
+    sampler = Sampler(None, na_reason=f"remote browser ({handle.remote}): its processes are not on this machine") \
+        if handle.remote else Sampler(browser_root())
+    with handle, contextlib.closing(server), sampler:
         _out({"t": "launch", "version": handle.version})
         for cell in cells:
             emitted: set[str] = set()

@@ -97,8 +97,9 @@ class Sampler:
     """Samples the browser tree every `period_s` in a thread; mark() starts a new window and
     peak() / median_of_last() read the samples since the last mark. Use as a context manager."""
 
-    def __init__(self, root: psutil.Process | None, period_s: float = 0.5):
-        self.root, self.period_s = root, period_s
+    def __init__(self, root: psutil.Process | None, period_s: float = 0.5, na_reason: str | None = None):
+        # na_reason: why there is deliberately no root (a remote browser); the memory rows carry it.
+        self.root, self.period_s, self.na_reason = root, period_s, na_reason
         self._samples: list[dict] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,6 +137,8 @@ class Sampler:
         return {k: int(sorted(s.get(k, 0) for s in last)[len(last) // 2]) for k in keys}
 
     def wait_for(self, n: int, timeout_s: float = 10.0) -> None:
+        if self.root is None:
+            return  # nothing will ever come
         deadline = time.monotonic() + timeout_s
         while len(self.samples()) < n and time.monotonic() < deadline:
             time.sleep(self.period_s / 2)

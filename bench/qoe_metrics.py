@@ -7,6 +7,7 @@ that cannot be measured is returned as NA(reason), never as 0 or an estimate.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -29,7 +30,9 @@ CELL_METRICS: dict[str, str] = {
     "late_frame_share": "share",
     "pss_idle_mb": "MiB", "pss_peak_mb": "MiB", "pss_peak_delta_mb": "MiB", "weight_mb": "MiB", "memory_ratio": "ratio",
     "js_heap_used_mb": "MiB", "uasm_mb": "MiB",
-    "max_abs_err": "abs", "max_rel_err": "rel",
+    "max_abs_err": "abs", "max_rel_err": "rel", "adapter_software": "bool",
+    # GUI load impact (bench/qoe_gui.py): FCP, LCP, load event of the reference page without / with the runtime.
+    **{f"gui_{m}_{way}_ms": "ms" for m in ("fcp", "lcp", "load") for way in ("without", "with", "delta")},
 }
 NATIVE_METRICS: dict[str, str] = {"cold_total_ms": "ms", "warm_median_ms": "ms", "warm_p90_ms": "ms"}
 MIB = 1 << 20
@@ -40,6 +43,18 @@ FIRST_EVENTS = ("pointerdown", "keydown")   # the page's handlers: the first eve
 ET_NAMES = {"pointerdown", "pointerup", "mousedown", "mouseup", "click", "keydown", "keyup", "keypress"}
 
 
+def adapter_software(gpu: dict | None, backend: str | None, runtime: str):
+    """1.0 when the WebGPU adapter emulates a GPU on the CPU (SwiftShader, lavapipe/llvmpipe, or one the
+    browser calls a fallback adapter), 0.0 for a hardware GPU: WebGPU latency is compared with the
+    native-wgpu baseline only on the same kind (the rule of web_runtime/engine.js deviceClassOf)."""
+    if backend != "webgpu":
+        return NA(f"{runtime} on {backend}: no WebGPU adapter" if backend else f"{runtime}: no WebGPU adapter")
+    if not gpu:
+        return NA(f"{runtime}: does not expose its WebGPU adapter")
+    text = " ".join(str(gpu.get(k, "")) for k in ("vendor", "architecture", "device", "description"))
+    return 1.0 if gpu.get("fallbackAdapter") or re.search(r"swiftshader|llvmpipe|lavapipe", text, re.I) else 0.0
+
+
 def pct(xs, q: float) -> float:
     return float(np.percentile(np.asarray(xs, dtype=float), q, method="linear"))
 
@@ -47,6 +62,7 @@ def pct(xs, q: float) -> float:
 def latency(cold: dict, times: list[float], runtime: str) -> dict:
     """cold_* from the page's phase stamps (None: the runtime has no such phase) and warm median/p90."""
     no_split = {"ort": "ort-web: no phase split of cold start (create is one call)",
+                "tfjs": "tfjs-wasm: no phase split of cold start (backend and program load are one call)",
                 "synthetic": "synthetic runtime: loads nothing"}.get(runtime)
     out = {}
     for key, src in (("cold_fetch_ms", "fetch"), ("cold_compile_ms", "compile"), ("cold_tune_ms", "tune"),
@@ -138,11 +154,12 @@ def smoothness(idle_frames: list[float], loop: dict) -> dict:
     return out
 
 
-def memory(idle: dict, peak: dict, weight_bytes: int | None, page: dict, engine: str) -> dict:
-    """`idle` / `peak`: {'total': bytes, '<process type>': bytes} from bench/qoe_memory.py."""
+def memory(idle: dict, peak: dict, weight_bytes: int | None, page: dict, engine: str, os_na: str | None = None) -> dict:
+    """`idle` / `peak`: {'total': bytes, '<process type>': bytes} from bench/qoe_memory.py; `os_na`: why
+    the OS side cannot be sampled at all (a remote browser)."""
     out: dict = {}
-    if not idle or not peak:
-        na = NA("no psutil samples of the browser's process tree")
+    if os_na or not idle or not peak:
+        na = NA(os_na or "no psutil samples of the browser's process tree")
         out.update(pss_idle_mb=na, pss_peak_mb=na, pss_peak_delta_mb=na, memory_ratio=na)
     else:
         out["pss_idle_mb"] = idle["total"] / MIB

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import qoe_metrics as M
+from .qoe_gui import measure_gui
 from .qoe_plan import Cell, runtime_backend, synthetic_options
+from .tfjs_program import to_onnx_layout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Settings:
     tune_ms: int = 0
     page_timeout_s: float = 300.0
     block_lead_ms: int = 30
+    gui_loads: int = 5
 
 
 class LoadError(RuntimeError):
@@ -91,6 +94,14 @@ def _page_config(cell: Cell, config, model: dict | None, server, mount) -> dict:
         return {"runtime": "synthetic", "worker": placement_worker, **syn}
     from nnjit.browsers.page_runner import _write_inputs
 
+    if cell.runtime == "tfjs-wasm":
+        from .tfjs_program import prepare_model
+
+        t = prepare_model(model)  # the parent prepared it (or wrote the cell n/a): this reads it back
+        root = mount(t["dir"])
+        return {"runtime": "tfjs", "worker": placement_worker, "threads": config.threads, "inputsUrl": root + "inputs.bin",
+                "inputs": t["inputs"], "programUrl": root + "program.json", "constsUrl": root + "consts.bin",
+                "nhwc": t["program"]["nhwc"], "weightsBytes": t["weights_bytes"]}
     inputs = dict(np.load(model["inputs"]))
     data_dir = Path(model["bundle"]).parent / "page-inputs"
     data_dir.mkdir(exist_ok=True)
@@ -154,8 +165,9 @@ def measure_cell(handle, server, cell: Cell, config, model: dict | None, s: Sett
             emit(k, v)
         threads = load["info"].get("threads")
         emit("threads_run", float(threads) if threads is not None else M.NA(f"{kind}: not a threaded runtime"))
+        emit("adapter_software", M.adapter_software(load["info"].get("gpu"), load["info"].get("backend"), kind))
         refs = dict(np.load(model["refs"])) if model else None
-        for k, v in M.accuracy(_decode(warm["outputs"]), refs).items():
+        for k, v in M.accuracy(to_onnx_layout(_decode(warm["outputs"]), cfg), refs).items():
             emit(k, v)
         stage("inference loop with input events")
         syn = synthetic_options(cell.model) or {}
@@ -168,11 +180,13 @@ def measure_cell(handle, server, cell: Cell, config, model: dict | None, s: Sett
         page_mem = handle.evaluate("() => nnjitQoe.memory()", timeout_s=30)
         weights = None
         if model:
-            weights = model["weights_bytes"] if cell.runtime.startswith("nnjit") else model["onnx_bytes"]
-        for k, v in M.memory(pss_idle, sampler.peak(), weights, page_mem, config.engine).items():
+            weights = model["weights_bytes"] if cell.runtime.startswith("nnjit") else cfg.get("weightsBytes", model["onnx_bytes"])
+        for k, v in M.memory(pss_idle, sampler.peak(), weights, page_mem, config.engine, os_na=sampler.na_reason).items():
             emit(k, v)
         stage("releasing")
         handle.evaluate("() => nnjitQoe.release()", timeout_s=30)
+        for k, v in measure_gui(handle, server, cfg, s.gui_loads, config.engine, s.page_timeout_s, stage).items():
+            emit(k, v)
     finally:
         for prefix in mounts:
             server.unmount(prefix)

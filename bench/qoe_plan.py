@@ -13,7 +13,10 @@ import numpy as np
 
 from nnjit.compiler.errors import NnjitError
 
-RUNTIMES = ("nnjit-wasm", "nnjit-webgpu", "ort-wasm", "ort-webgpu", "synthetic")
+RUNTIMES = ("nnjit-wasm", "nnjit-webgpu", "ort-wasm", "ort-webgpu", "tfjs-wasm", "synthetic")
+DEFAULT_RUNTIMES = RUNTIMES[:5]
+# Baselines outside the browser, measured once per model (config `native`), not browser cells.
+NATIVE_RUNTIMES = ("native-wgpu",)
 PLACEMENTS = ("worker", "main")
 # --quick: one config per engine (plus Chromium's second driver), one small zoo model, nnjit vs ORT-web.
 QUICK_CONFIGS = ("chromium-pw-wasm-t1", "chromium-sel-wasm-t1", "firefox-bidi-wasm-t1", "webkit-sel-wasm-t1")
@@ -55,12 +58,14 @@ def runtime_backend(runtime: str) -> str | None:
 def make_cells(configs, runtimes: list[str], models: list[str], placements=PLACEMENTS) -> list[Cell]:
     """Every runtime whose backend is the config's backend (synthetic: any), × placement × model;
     synthetic models only with the synthetic runtime and zoo models only with the others."""
-    bad = [r for r in runtimes if r not in RUNTIMES]
+    bad = [r for r in runtimes if r not in RUNTIMES + NATIVE_RUNTIMES]
     if bad:
-        raise PlanError(f"unknown runtime {', '.join(bad)} (known: {', '.join(RUNTIMES)})")
+        raise PlanError(f"unknown runtime {', '.join(bad)} (known: {', '.join(RUNTIMES + NATIVE_RUNTIMES)})")
     cells = []
     for c in configs:
         for r in runtimes:
+            if r in NATIVE_RUNTIMES:
+                continue
             if r != "synthetic" and runtime_backend(r) != c.backend:
                 continue
             for m in models:

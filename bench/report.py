@@ -1,9 +1,10 @@
 """`nnjit report`: results.csv → tables (HTML or markdown) and matplotlib plots embedded as base64
 PNG, so report.html is one file readable offline.
 
-Tables: headline per engine/backend (latency ratio vs native, fps and p95 input delay Worker vs main
-thread, memory ratio), latency, responsiveness and smoothness, memory, accuracy, and what was n/a or
-failed and why. n/a cells print as "n/a"; their reasons are listed, never filled in.
+Tables: headline per engine/backend (latency ratio vs native: onnxruntime for CPU backends, native-wgpu
+on the same kind of adapter for webgpu; fps and p95 input delay Worker vs main thread, memory ratio),
+latency, responsiveness and smoothness, memory, accuracy, GUI load impact, native baselines, and what
+was n/a or failed and why. Reads results.csv, or results.parquet where there is no CSV. n/a cells print as "n/a"; their reasons are listed, never filled in.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .qoe_metrics import CELL_METRICS
-from .results import load_frame
+from .results import load_frame, results_file
 
 CELL = ["config", "engine", "backend", "threads", "runtime", "placement", "model"]
+LATENCY_TITLE = ("Latency (ms; ratio = warm median / the native baseline: onnxruntime at the same thread count, 1 or 2, "
+                 "for CPU backends; native-wgpu on the same kind of adapter for webgpu)")
 
 
 def _wide(df):
@@ -35,9 +38,40 @@ def _wide(df):
 
 
 def _native(df) -> dict:
-    """(model, threads) → native warm median ms."""
-    n = df[(df["config"] == "native") & (df["metric"] == "warm_median_ms")]
+    """(model, threads) → native onnxruntime warm median ms."""
+    n = df[(df["config"] == "native") & (df["metric"] == "warm_median_ms") & df["runtime"].str.startswith("onnxruntime-t")]
     return {(r.model, int(r.runtime.rsplit("-t", 1)[1])): r.value for r in n.itertuples()}
+
+
+def _native_wgpu(df) -> dict:
+    """model → (warm median ms, adapter name, adapter_software) of the native-wgpu baseline."""
+    n = df[(df["config"] == "native") & (df["runtime"] == "native-wgpu")]
+    out = {}
+    for model, g in n.groupby("model"):
+        v = dict(zip(g["metric"], g["value"]))
+        out[model] = (v.get("warm_median_ms", np.nan), g["browser_version"].iloc[0], v.get("adapter_software", np.nan))
+    return out
+
+
+def _baseline(row, native: dict, gpu: dict) -> tuple[float, str]:
+    """(native ms, which baseline) for one browser cell: webgpu cells against native-wgpu on the same kind
+    of adapter (software or hardware), the others against onnxruntime at the same thread count (1 or 2)."""
+    if row.backend == "webgpu":
+        ms, adapter, soft = gpu.get(row.model, (np.nan, "", np.nan))
+        if ms != ms:
+            return np.nan, "no native-wgpu row"
+        if row.adapter_software != soft:  # NaN (not exposed) never equals: no ratio across kinds
+            return np.nan, f"native-wgpu on {adapter}: another kind of adapter"
+        return ms, f"native-wgpu on {adapter}"
+    t = 1 if (_int(row.threads) or 1) <= 1 else 2
+    return native.get((row.model, t), np.nan), f"onnxruntime t{t}"
+
+
+def _int(v) -> int | None:
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        return None
 
 
 def _delay_p95(w):
@@ -59,15 +93,26 @@ def _by_type(w):
     return w.apply(one, axis=1) if len(w) else []
 
 
+def _native_table(df) -> tuple[str, object]:
+    import pandas as pd
+
+    nat = df[(df["config"] == "native") & (df["metric"] != "cell_status")].rename(columns={"browser_version": "adapter"})
+    nat = nat.pivot_table(index=["runtime", "model", "adapter"], columns="metric", values="value", aggfunc="first").reset_index() \
+        if len(nat) else pd.DataFrame()
+    return ("Native baselines: onnxruntime CPU EP (1, 2 threads); native-wgpu, the nnjit bundle's WebGPU plan "
+            "through wgpu-py on this machine's adapter", nat)
+
+
 def tables(df) -> list[tuple[str, object]]:
     import pandas as pd
 
     w = _wide(df)
-    if w.empty:
-        return [("No browser cells", pd.DataFrame())]
-    native = _native(df)
-    threads = pd.to_numeric(w["threads"], errors="coerce").fillna(1).astype(int)
-    w["native_ms"] = [native.get((m, 1 if t <= 1 else 2), np.nan) for m, t in zip(w["model"], threads)]
+    if w.empty:  # a baselines-only run (`--runtimes native-wgpu`) still shows its native rows
+        return [("No browser cells", pd.DataFrame()), _native_table(df)]
+    native, gpu = _native(df), _native_wgpu(df)
+    base = [_baseline(r, native, gpu) for r in w.itertuples()]
+    w["native_ms"] = [b[0] for b in base]
+    w["native_baseline"] = [b[1] for b in base]
     w["ratio_vs_native"] = w["warm_median_ms"] / w["native_ms"]
     w["input_delay_p95"] = _delay_p95(w)
     out = []
@@ -81,9 +126,9 @@ def tables(df) -> list[tuple[str, object]]:
         have = [c for c in cols if c in w.columns]
         return w[CELL[:1] + ["runtime", "placement", "model"] + have]
 
-    out.append(("Latency (ms; ratio = warm median / native onnxruntime at the same thread count, 1 or 2)",
+    out.append((LATENCY_TITLE,
                 pick(["cold_fetch_ms", "cold_compile_ms", "cold_tune_ms", "cold_first_run_ms", "cold_total_ms", "warm_median_ms",
-                      "warm_p90_ms", "native_ms", "ratio_vs_native", "threads_run"])))
+                      "warm_p90_ms", "native_ms", "native_baseline", "ratio_vs_native", "threads_run", "adapter_software"])))
     out.append(("Responsiveness and smoothness during back-to-back inference",
                 pick(["input_delay_p50_ms", "input_delay_p95_ms", "et_input_delay_p95_ms", "et_latency_p95_ms",
                       "next_paint_p95_ms", "long_tasks", "long_task_ms", "loaf_count", "idle_fps", "fps_median",
@@ -93,10 +138,10 @@ def tables(df) -> list[tuple[str, object]]:
                 "js_heap_used_mb", "uasm_mb"]
     out.append(("Memory (MiB; PSS of the browser's process tree, peak − idle; ratio = delta / weight bytes)", pick(mem_cols)))
     out.append(("Accuracy vs native onnxruntime on the same inputs", pick(["max_abs_err", "max_rel_err"])))
-    nat = df[(df["config"] == "native") & (df["metric"] != "cell_status")]
-    nat = nat.pivot_table(index=["runtime", "model"], columns="metric", values="value", aggfunc="first").reset_index() \
-        if len(nat) else pd.DataFrame()
-    out.append(("Native onnxruntime (CPU EP)", nat))
+    out.append(("GUI load impact (ms from navigation start, medians of the reference page's loads; "
+                "delta = with the runtime loading − without)",
+                pick([f"gui_{m}_{way}_ms" for m in ("fcp", "lcp", "load") for way in ("without", "with", "delta")])))
+    out.append(_native_table(df))
     na = df[df["status"].isin(["n/a", "error", "timeout", "unavailable"]) & (df["metric"] != "cell_status")]
     reasons = na.groupby(["status", "reason"]).agg(rows=("metric", "size"), configs=("config", "nunique"),
                                                    metrics=("metric", lambda s: ", ".join(sorted(set(s))[:6]))).reset_index()
@@ -149,7 +194,7 @@ def plots(df) -> list[tuple[str, str]]:
     w = _wide(df)
     if w.empty:
         return []
-    lat = tabs["Latency (ms; ratio = warm median / native onnxruntime at the same thread count, 1 or 2)"]
+    lat = tabs[LATENCY_TITLE]
     out = []
 
     def png(fig) -> str:
@@ -203,7 +248,7 @@ def plots(df) -> list[tuple[str, str]]:
 
 
 def render_html(results_dir: Path) -> str:
-    df = load_frame(Path(results_dir) / "results.csv")
+    df = load_frame(results_file(results_dir))
     tabs = tables(df)
     figs = plots(df)
     cells = df[df["metric"] == "cell_status"]
@@ -229,4 +274,4 @@ def render_html(results_dir: Path) -> str:
 
 
 def render_markdown(results_dir: Path) -> str:
-    return markdown(tables(load_frame(Path(results_dir) / "results.csv")))
+    return markdown(tables(load_frame(results_file(results_dir))))

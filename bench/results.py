@@ -1,6 +1,7 @@
 """results/results.csv: one row per (cell, metric), appended and fsync'ed as each is measured, so a
 harness killed with -9 loses nothing it wrote; a cell is complete once its `cell_status` row is
-there (written last), which is what --resume skips. Parquet copy at the end when pyarrow exists.
+there (written last), which is what --resume skips. results.parquet: a typed copy of the CSV, written
+after a run and after --resume.
 """
 from __future__ import annotations
 
@@ -96,23 +97,44 @@ def compact_for_resume(path: Path) -> set[tuple]:
     return done
 
 
+# Typed columns of the frame (Parquet, nnjit report); the others stay text ("" where the CSV is empty).
+NUMERIC = {"value": "float64", "threads": "Int64", "cpu_throttle": "float64", "cores": "Int64", "mem_gib": "float64"}
+
+
 def write_parquet(csv_path: Path) -> str:
-    """results.parquet next to the CSV when pandas and pyarrow are installed; says what it did."""
+    """results.parquet next to the CSV: the same rows and columns, typed (load_frame); says what it did.
+    Rewritten whole each time (after a run, after --resume): the CSV stays the record."""
     try:
-        import pandas as pd
+        import pandas  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError as e:
         return f"no Parquet copy: {e.name} is not installed (results.csv has everything)"
-    df = load_frame(csv_path)
     out = Path(csv_path).with_suffix(".parquet")
-    df.to_parquet(out, index=False)
+    tmp = out.with_suffix(".parquet.tmp")
+    load_frame(csv_path).to_parquet(tmp, index=False, engine="pyarrow")
+    os.replace(tmp, out)  # a reader never sees half a file
     return f"wrote {out}"
 
 
+def results_file(results_dir: Path) -> Path:
+    """The results of `nnjit bench --out DIR`: results.csv, else results.parquet (a copy without the CSV)."""
+    d = Path(results_dir)
+    return d / "results.csv" if (d / "results.csv").is_file() or not (d / "results.parquet").is_file() else d / "results.parquet"
+
+
 def load_frame(path):
-    """results.csv as a pandas DataFrame, value numeric (NaN for n/a)."""
+    """results.csv or results.parquet as a pandas DataFrame: value and the machine/config numbers numeric
+    (NaN / <NA> for n/a and empty cells), time a UTC timestamp, the rest text."""
     import pandas as pd
 
+    if Path(path).suffix == ".parquet":
+        return pd.read_parquet(path)
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    df["value"] = pd.to_numeric(df["value"].replace("", None), errors="coerce")
+    # A cut last line (a kill mid-write) reads as missing fields: read_rows drops it, so drop it here too.
+    df = df.dropna(subset=["time"]) if "time" in df else df
+    for col, dtype in NUMERIC.items():
+        if col in df:
+            df[col] = pd.to_numeric(df[col].replace("", None), errors="coerce").astype(dtype)
+    if "time" in df:
+        df["time"] = pd.to_datetime(df["time"].replace("", None), utc=True, errors="coerce")
     return df

@@ -5,7 +5,8 @@ Every handle does the same four things — open(url), evaluate(fn, arg), set_cpu
 close() — so the probe and the bench runner never branch on the driver. Launch recipes follow
 /work/shared/notes/browsers.md: Selenium gets the driver binary's path in its Service so Selenium
 Manager never tries to download one, and WebKitGTK only runs with an X display (it hangs without
-one), so a private Xvfb is started when DISPLAY is unset.
+one), so a private Xvfb is started when DISPLAY is unset. Browsers on another machine (a Selenium
+Grid, a Playwright server) are browsers/remote.py's subclasses of these handles.
 """
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ class BrowserHandle:
     """A launched browser with at most one page. Use as a context manager or call close()."""
 
     driver: str
+    # The endpoint of a remote browser (--grid / --pw-endpoint), None for one launched here: its
+    # processes are then not under this one, so OS-side memory cannot be read.
+    remote: str | None = None
 
     def __init__(self, config: BrowserConfig, timeout_s: float):
         self.config, self.timeout_s = config, timeout_s
@@ -93,16 +97,11 @@ class PlaywrightHandle(BrowserHandle):
 
     def __init__(self, config: BrowserConfig, timeout_s: float):
         super().__init__(config, timeout_s)
-        from .chromium import launch_chromium
-        from .firefox import launch_firefox
-
         try:
-            if config.engine == "chromium":
-                browser = self._stack.enter_context(launch_chromium(extra_args=config.args, timeout_s=timeout_s))
-            elif config.engine == "firefox":
-                browser = self._stack.enter_context(launch_firefox(timeout_s=timeout_s, prefs=config.prefs))
-            else:
-                raise LaunchError(f"no Playwright launcher for {config.engine}")
+            browser = self._launch()
+        except LaunchError:
+            self.close()
+            raise
         except FileNotFoundError as e:
             self.close()
             raise LaunchError(str(e)) from None
@@ -110,6 +109,17 @@ class PlaywrightHandle(BrowserHandle):
             self.close()
             raise LaunchError(" ".join(str(e).split())[:500]) from None
         self.browser, self.version, self.page, self._cdp = browser, browser.version, None, None
+
+    def _launch(self):
+        from .chromium import launch_chromium
+        from .firefox import launch_firefox
+
+        config, timeout_s = self.config, self.timeout_s
+        if config.engine == "chromium":
+            return self._stack.enter_context(launch_chromium(extra_args=config.args, timeout_s=timeout_s))
+        if config.engine == "firefox":
+            return self._stack.enter_context(launch_firefox(timeout_s=timeout_s, prefs=config.prefs))
+        raise LaunchError(f"no Playwright launcher for {config.engine}")
 
     def open(self, url: str) -> None:
         if self.page is None:
@@ -156,34 +166,25 @@ class SeleniumHandle(BrowserHandle):
 
         c = self.config
         if c.engine == "chromium":
-            from selenium.webdriver.chrome.options import Options
             from selenium.webdriver.chrome.service import Service
 
-            from .chromium import CHROMIUM_FLAGS, chromium_path
+            from .chromium import chromium_path
 
-            options = Options()
             try:
-                options.binary_location = chromium_path()
+                binary = chromium_path()
             except FileNotFoundError as e:
                 raise LaunchError(str(e)) from None
-            for a in (*CHROMIUM_FLAGS, *c.args):
-                options.add_argument(a)
             # chromedriver keeps the profile it is given: a fresh one per launch, removed at close.
             profile = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="nnjit-chromium-"))
-            options.add_argument(f"--user-data-dir={profile}")
+            options = chromium_options(c, binary, profile)
             service = Service(executable_path=_which("NNJIT_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver",
                                                      what="chromedriver"), env={**os.environ, **c.env})
             return webdriver.Chrome(options=options, service=service)
         if c.engine == "webkit":
-            from selenium.webdriver.webkitgtk.options import Options
             from selenium.webdriver.webkitgtk.service import Service
 
             driver_path = _which("NNJIT_WEBKITWEBDRIVER", "/usr/bin/WebKitWebDriver", "WebKitWebDriver", what="WebKitWebDriver")
-            options = Options()
-            options.binary_location = _which("NNJIT_MINIBROWSER", *MINIBROWSER_PATHS, what="MiniBrowser")
-            options.add_argument("--automation")
-            for a in c.args:
-                options.add_argument(a)
+            options = webkit_options(c, _which("NNJIT_MINIBROWSER", *MINIBROWSER_PATHS, what="MiniBrowser"))
             display = os.environ.get("DISPLAY") or self._stack.enter_context(xvfb(self.timeout_s))
             # JSC reads its options (tiers, SharedArrayBuffer) from the environment of the web process,
             # which inherits it from MiniBrowser and WebKitWebDriver.
@@ -207,6 +208,34 @@ class SeleniumHandle(BrowserHandle):
         if self.config.engine != "chromium":
             super().set_cpu_throttle(rate)
         self.webdriver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+
+
+def chromium_options(c: BrowserConfig, binary: str | None, profile: str | None):
+    """Selenium's Chrome options for config `c`: the binary, the flags of chromium.py and the config's
+    own; `profile` None leaves the profile to chromedriver (a remote one makes its own temporary one)."""
+    from selenium.webdriver.chrome.options import Options
+
+    from .chromium import CHROMIUM_FLAGS
+
+    options = Options()
+    if binary:
+        options.binary_location = binary
+    for a in (*CHROMIUM_FLAGS, *c.args):
+        options.add_argument(a)
+    if profile:
+        options.add_argument(f"--user-data-dir={profile}")
+    return options
+
+
+def webkit_options(c: BrowserConfig, binary: str):
+    from selenium.webdriver.webkitgtk.options import Options
+
+    options = Options()
+    options.binary_location = binary
+    options.add_argument("--automation")
+    for a in c.args:
+        options.add_argument(a)
+    return options
 
 
 @contextlib.contextmanager
@@ -238,5 +267,15 @@ def xvfb(timeout_s: float = 20.0):
             proc.wait()
 
 
-def launch_handle(config: BrowserConfig, timeout_s: float = 60.0) -> BrowserHandle:
+def launch_handle(config: BrowserConfig, timeout_s: float = 60.0, grid: str | None = None,
+                  pw_endpoint: str | None = None) -> BrowserHandle:
+    """Launch `config`'s browser here, or on the remote endpoint given for its driver (browsers/remote.py)."""
+    if config.driver == "playwright" and pw_endpoint:
+        from .remote import RemotePlaywrightHandle
+
+        return RemotePlaywrightHandle(config, timeout_s, pw_endpoint)
+    if config.driver == "selenium" and grid:
+        from .remote import RemoteSeleniumHandle
+
+        return RemoteSeleniumHandle(config, timeout_s, grid)
     return (PlaywrightHandle if config.driver == "playwright" else SeleniumHandle)(config, timeout_s)

@@ -39,11 +39,15 @@ MIME = {
 
 def default_mounts() -> dict[str, Path]:
     """The repo's own trees: runtime, bench pages, and the npm packages' dists (onnxruntime-web,
-    @huggingface/tokenizers) when npm installed them."""
+    TF.js core and wasm backend, @huggingface/tokenizers) when npm installed them."""
     mounts = {"/nnjit/": REPO / "web_runtime", "/pages/": REPO / "bench" / "pages"}
     ort = REPO / "node_modules" / "onnxruntime-web" / "dist"
     if ort.is_dir():
         mounts["/ort/"] = ort
+    for prefix, package in (("/tfjs-core/", "tfjs-core"), ("/tfjs-wasm/", "tfjs-backend-wasm")):
+        tf = REPO / "node_modules" / "@tensorflow" / package / "dist"   # the tfjs-wasm peer (bench/pages/tfjs_peer.js)
+        if tf.is_dir():
+            mounts[prefix] = tf
     tok = REPO / "node_modules" / "@huggingface" / "tokenizers" / "dist"
     if tok.is_dir():  # web_runtime/tokenizer.js imports it by its bare name; pages map that here
         mounts["/vendor/tokenizers/"] = tok

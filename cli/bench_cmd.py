@@ -21,8 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a small default set: 4 configurations across the engines, "
                    "one small zoo model, nnjit-wasm and ort-wasm")
     p.add_argument("--models", metavar="NAME,...", help="zoo models (or synthetic busy[-xN][-blockMS][-allocMIB][-hang] with --runtimes synthetic)")
-    p.add_argument("--runtimes", metavar="NAME,...", help="nnjit-wasm, nnjit-webgpu, ort-wasm, ort-webgpu, synthetic "
-                   "(default: the four real ones; each runs on the configurations of its backend)")
+    p.add_argument("--runtimes", metavar="NAME,...", help="nnjit-wasm, nnjit-webgpu, ort-wasm, ort-webgpu, tfjs-wasm, "
+                   "synthetic (default: all but synthetic; each runs on the configurations of its backend), native-wgpu "
+                   "(the native WebGPU baseline alone; it also comes with any webgpu cell unless --no-native)")
     p.add_argument("--placements", default="worker,main", metavar="worker,main",
                    help="inference in a Worker and/or on the page's main thread (default both)")
     p.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
@@ -37,7 +38,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--idle", type=float, default=2.0, metavar="S", help="idle window before loading (default 2 s)")
     p.add_argument("--window", type=float, default=5.0, metavar="S", help="least inference window (default 5 s)")
     p.add_argument("--tune", type=float, default=0.0, metavar="S", help="nnjit on-device tuning budget (default 0: off)")
-    p.add_argument("--no-native", action="store_true", help="skip the native onnxruntime rows")
+    p.add_argument("--no-native", action="store_true", help="skip the native onnxruntime and native-wgpu rows")
+    p.add_argument("--gui-loads", type=int, default=5, metavar="N", help="loads of the GUI reference page each way, "
+                   "without and with the runtime loading (default 5; 0: skip, the gui_* rows say n/a)")
+    p.add_argument("--grid", metavar="URL", help="run the Selenium configurations on this remote WebDriver endpoint "
+                   "(a Selenium Grid, or a chromedriver --port=N) instead of launching them here")
+    p.add_argument("--pw-endpoint", metavar="WS", help="run the Playwright configurations on this Playwright server "
+                   "(`playwright run-server --unsafe`, ws://HOST:PORT/) instead of launching them here")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address of this machine that the browsers "
+                   "load the bench pages from; the page server listens on it (default 127.0.0.1)")
     p.set_defaults(func=main)
     return p
 
@@ -50,19 +59,23 @@ def main(args) -> int:
     from nnjit.bench import qoe_plan as plan
     from nnjit.bench.qoe_run import Runner
     from nnjit.bench.results import ResultsFile, compact_for_resume, write_parquet
+    from nnjit.bench.tfjs_program import unsupported_cells
     from nnjit.browsers.matrix import load_matrix
 
     from .run_cmd import UsageError
 
     if args.timeout <= 0 or args.runs < 1 or args.interactions < 1:
         raise UsageError("--timeout, --runs and --interactions must be positive")
+    if args.gui_loads < 0:
+        raise UsageError("--gui-loads must be 0 or more")
+    remote = _remote(args, UsageError)
     matrix = load_matrix(args.matrix)
     ids = _split(args.configs) or (list(plan.QUICK_CONFIGS) if args.quick else [c.id for c in matrix.configs])
     configs = [matrix.get(i) for i in ids]
     models = _split(args.models) or (list(plan.QUICK_MODELS) if args.quick else None)
     if not models:
         raise UsageError("--models is required (or --quick)")
-    runtimes = _split(args.runtimes) or list(plan.QUICK_RUNTIMES if args.quick else plan.RUNTIMES[:4])
+    runtimes = _split(args.runtimes) or list(plan.QUICK_RUNTIMES if args.quick else plan.DEFAULT_RUNTIMES)
     placements = _split(args.placements)
     if not placements or set(placements) - set(plan.PLACEMENTS):
         raise UsageError(f"--placements: choose from {', '.join(plan.PLACEMENTS)}")
@@ -73,7 +86,7 @@ def main(args) -> int:
         for m in zoo_models:
             zoo.spec(m)  # an unknown name is a usage error before anything launches
     cells = plan.make_cells(configs, runtimes, models, placements)
-    if not cells:
+    if not cells and not (set(runtimes) & set(plan.NATIVE_RUNTIMES) and zoo_models):
         raise UsageError("no cell to run: no runtime matches the configurations' backends, or models and runtimes do not go together")
 
     out = Path(args.out)
@@ -87,25 +100,37 @@ def main(args) -> int:
     todo = [c for c in cells if c.key not in done]
     native = [] if args.no_native else [(m, t) for m in zoo_models for t in (1, 2)
                                          if ("native", f"onnxruntime-t{t}", "native", m) not in done]
+    # The native WebGPU baseline (t = "wgpu") wherever WebGPU is measured in a browser, or on request.
+    want_wgpu = "native-wgpu" in runtimes or any(plan.runtime_backend(c.runtime) == "webgpu" for c in cells)
+    native += [(m, "wgpu") for m in zoo_models if want_wgpu and not args.no_native and ("native", "native-wgpu", "native", m) not in done]
 
     t0 = time.monotonic()
-    backends = {"wasm"} | ({"webgpu"} if any(c.runtime == "nnjit-webgpu" for c in todo) else set())
+    backends = {"wasm"} | ({"webgpu"} if any(c.runtime == "nnjit-webgpu" for c in todo) or any(t == "wgpu" for _, t in native) else set())
     prepared = {m: plan.prepare_model(m, out / ".work", backends, log=lambda s: print(s, file=sys.stderr))
                 for m in zoo_models if any(c.model == m for c in todo) or any(n[0] == m for n in native)}
     settings = {"idle_s": args.idle, "runs": args.runs, "interactions": args.interactions, "gap_ms": args.gap_ms,
-                "loop_min_s": args.window, "tune_ms": int(args.tune * 1000), "warmup_ms": int(args.warmup * 1000)}
+                "loop_min_s": args.window, "tune_ms": int(args.tune * 1000), "warmup_ms": int(args.warmup * 1000),
+                "gui_loads": args.gui_loads}
     results = ResultsFile(csv_path)
     print(f"{len(cells)} cells on {len(configs)} configurations ({len(cells) - len(todo)} already complete), "
           f"{len(native)} native baselines → {csv_path}", file=sys.stderr)
     try:
         with _progress(len(todo) + len(native)) as progress:
-            runner = Runner(matrix, results, prepared, settings, args.timeout, progress=progress)
+            runner = Runner(matrix, results, prepared, settings, args.timeout, progress=progress, remote=remote)
             for m, t in native:
-                progress(advance=0, text=f"native onnxruntime {m} t{t}")
-                runner.native(m, prepared[m], t, args.runs)
+                if t == "wgpu":
+                    progress(advance=0, text=f"native-wgpu {m}")
+                    runner.native_wgpu(m, prepared[m], args.runs)
+                else:
+                    progress(advance=0, text=f"native onnxruntime {m} t{t}")
+                    runner.native(m, prepared[m], t, args.runs)
+            skip = unsupported_cells(todo, prepared)
+            for c, reason in skip.items():
+                runner.not_applicable(c, reason)
             by_config = collections.defaultdict(list)
             for c in todo:
-                by_config[c.config].append(c)
+                if c not in skip:
+                    by_config[c.config].append(c)
             for config_id in ids:
                 if by_config.get(config_id):
                     runner.run_config(config_id, by_config[config_id])
@@ -114,6 +139,21 @@ def main(args) -> int:
     print(write_parquet(csv_path), file=sys.stderr)
     _summary(csv_path, time.monotonic() - t0)
     return 0
+
+
+def _remote(args, UsageError) -> dict:
+    """--grid / --pw-endpoint / --host, checked for form only: an endpoint that does not answer is not a
+    usage error but its configurations' rows (unavailable, naming the endpoint), and the run goes on."""
+    import urllib.parse
+
+    for flag, value, schemes in (("--grid", args.grid, ("http", "https")), ("--pw-endpoint", args.pw_endpoint, ("ws", "wss"))):
+        if value is not None:
+            u = urllib.parse.urlsplit(value)
+            if u.scheme not in schemes or not u.hostname:
+                raise UsageError(f"{flag} {value!r}: expected {schemes[0]}://HOST:PORT/...")
+    if not args.host or any(c in args.host for c in "/:@ "):
+        raise UsageError(f"--host {args.host!r}: expected an address of this machine (e.g. 10.0.0.5)")
+    return {"grid": args.grid, "pw_endpoint": args.pw_endpoint, "host": args.host}
 
 
 class _progress:

@@ -1,5 +1,6 @@
-"""`nnjit report RESULTS_DIR [-o report.html] [--markdown]`: the QoE results as one offline HTML file
-(tables and embedded plots) or as markdown tables for a terminal (bench/report.py)."""
+"""`nnjit report RESULTS_DIR [-o report.html] [--markdown]`: the QoE results (results.csv, or
+results.parquet) as one offline HTML file (tables and embedded plots) or as markdown tables for a
+terminal (bench/report.py)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,8 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("report", help="render results/results.csv of `nnjit bench` as HTML (plots embedded) or markdown",
                               description="Render the results of `nnjit bench`.")
-    p.add_argument("results", metavar="RESULTS_DIR", help="the --out directory of nnjit bench (holds results.csv)")
+    p.add_argument("results", metavar="RESULTS_DIR", help="the --out directory of nnjit bench (holds results.csv "
+                   "or results.parquet; the CSV is read when both are there)")
     p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="HTML file to write (default report.html)")
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown instead of writing HTML")
     p.set_defaults(func=main)
@@ -19,12 +21,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def main(args) -> int:
     from nnjit.bench.report import render_html, render_markdown
+    from nnjit.bench.results import results_file
 
     from .run_cmd import UsageError
 
-    csv = Path(args.results) / "results.csv"
-    if not csv.is_file():
-        raise UsageError(f"{csv}: no such file (run `nnjit bench --out {args.results}` first)")
+    path = results_file(Path(args.results))
+    if not path.is_file():
+        raise UsageError(f"{Path(args.results) / 'results.csv'}: no such file, nor results.parquet "
+                         f"(run `nnjit bench --out {args.results}` first)")
     if args.markdown:
         print(render_markdown(Path(args.results)))
         return 0

@@ -4,10 +4,12 @@
 // docs/metrics.md, so the definitions live in one place and are testable without a browser.
 //
 // Runtimes: 'nnjit' (Session.create, worker true|false), 'ort' (onnxruntime-web from /ort/, proxy =
-// its Worker), 'synthetic' (a fixed busy loop on the main thread or in a Worker: a "model" whose work
-// is exact, for the fidelity tests: work × scale, a planted allocation, a hang).
+// its Worker), 'tfjs' (TF.js wasm, ./tfjs_peer.js), 'synthetic' (a fixed busy loop on the main thread
+// or in a Worker: a "model" whose work is exact, for the fidelity tests: work × scale, a planted
+// allocation, a hang).
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, loadTensors } from './harness.js';
+import { createTfjs } from './tfjs_peer.js';
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +68,21 @@ function inWorker(src) {
   return { call: (arg) => new Promise((resolve, reject) => { pending = { resolve, reject }; w.postMessage(arg); }), terminate: () => w.terminate() };
 }
 
+// The adapter ORT-web's WebGPU EP took, as nnjit's session.info.gpu describes its own (null where ORT does not say).
+function ortAdapter(ort) {
+  try {
+    const a = ort.env.webgpu?.adapter;
+    const i = a?.info;
+    return i ? { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+      fallbackAdapter: Boolean(i.isFallbackAdapter ?? a.isFallbackAdapter) } : null;
+  } catch {
+    return null;
+  }
+}
+
 const RUNNERS = {
+  tfjs: createTfjs,
+
   async synthetic({ work = 1, scale = 1, allocMB = 0, hang = false, worker }) {
     if (hang) for (;;) { /* a page that never answers: the harness's timeout must catch it */ }
     const t0 = now();
@@ -97,7 +113,7 @@ const RUNNERS = {
       cold: { fetch: info.timings.fetchMs, compile: info.timings.compileMs, tune: tuneMs > 0 ? tuned - created : 0, firstRun: t1 - tuned, total: t1 - t0 },
       run: () => session.run(feeds), last,
       info: { runtime: 'nnjit', backend: info.backend, threads: info.threads, threadsReason: info.threadsReason ?? null,
-        worker: info.worker, relaxedSimd: info.relaxedSimd, tuning: tuneMs > 0 },
+        worker: info.worker, relaxedSimd: info.relaxedSimd, tuning: tuneMs > 0, gpu: info.gpu ?? null },
       release: () => session.release(),
     };
   },
@@ -120,7 +136,9 @@ const RUNNERS = {
     const last = await run();
     const t1 = now();
     return { cold: { firstRun: t1 - created, total: t1 - t0 }, run, last,
-      info: { runtime: 'ort', backend, threads, worker, version: ort.env.versions?.web ?? null }, release: () => session.release() };
+      info: { runtime: 'ort', backend, threads, worker, version: ort.env.versions?.web ?? null,
+        gpu: backend === 'webgpu' ? ortAdapter(ort) : null },
+      release: () => session.release() };
   },
 };
 

@@ -27,7 +27,8 @@ from nnjit.browsers.server import REPO
 # these after the parallel part).
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
 CONFIG = "chromium-pw-wasm-t1"
-FAST = ["--idle", "1", "--window", "1.2", "--interactions", "4", "--gap-ms", "250", "--runs", "12"]
+# One GUI load each way (plus the warm-up): the GUI rows are there; their fidelity is test_bench_gui.py's.
+FAST = ["--idle", "1", "--window", "1.2", "--interactions", "4", "--gap-ms", "250", "--runs", "12", "--gui-loads", "1"]
 
 
 def bench_cmd(out, *argv):
@@ -142,8 +143,9 @@ def _complete(out) -> int:
 
 def test_killed_browser_and_hung_cell_keep_the_other_rows(tmp_path):
     out = tmp_path / "res"
+    # No GUI loads: --timeout covers the whole cell, and 8 s is sized for the QoE phases alone.
     proc = subprocess.Popen(bench_cmd(out, "--runtimes", "synthetic", "--placements", "worker", "--timeout", "8",
-                                      "--warmup", "0", "--models", "busy,busy-x2,busy-hang,busy-block100"),
+                                      "--warmup", "0", "--gui-loads", "0", "--models", "busy,busy-x2,busy-hang,busy-block100"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     killed = []
 
