@@ -100,6 +100,15 @@ def test_wide_and_cast_only_dtypes_pass_on_both_backends(suite, name):
     assert r["wasm"]["status"] == "pass" and r["webgpu"]["status"] == "pass", r
 
 
+@pytest.mark.parametrize("name", ["test_celu_bfloat16", "test_celu_float16", "test_range_bfloat16_type_positive_delta",
+                                  "test_training_dropout", "test_training_dropout_default_mask"])
+def test_widened_half_and_training_dropout_pass_on_both_backends(suite, name):
+    """16-bit floats computed in float32 (passes/widen_half.py) and training Dropout's compile-time mask."""
+    root, _ = suite
+    r = conformance.run_test(root / name, webgpu_if_wasm_passed=False)
+    assert r["wasm"]["status"] == "pass" and r["webgpu"]["status"] == "pass", r
+
+
 @pytest.mark.parametrize("name", ["test_slice_neg_steps", "test_reduce_sum_keepdims_random"])
 def test_shape_deciding_inputs_are_bound_at_compile_time(suite, name):
     """The runner freezes exactly the inputs the compiler names (UnsupportedOpError.needs_constant)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..ir import CAST_ONLY_BITS, DTYPE_SIZES, INT_DTYPES, Node
+from ..ir import CAST_ONLY_BITS, DTYPE_SIZES, INT_DTYPES, Node, dtype_bits
 from .common import Lowering, broadcast_strides, collapse, lowers
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
@@ -180,7 +180,7 @@ def lower_where(L: Lowering, node: Node) -> None:
                                  "expected a bool condition and one value dtype")
     shape, (sc, sx, sy) = _strides(L, out, c, x, y)
     L.emit(node, "where", {"shape": shape, "c_strides": sc, "x_strides": sx, "y_strides": sy,
-                           "elem_bytes": DTYPE_SIZES[L.dtype(x)]},
+                           "elem_bytes": dtype_bits(L.dtype(x)) // 8},
            [c, x, y, out], [out])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..ir import DTYPE_SIZES, NP_DTYPES, Node
+from ..ir import NP_DTYPES, Node, dtype_bits
 from .common import Lowering, collapse, contiguous_strides, lowers, norm_axis
 from .elementwise import lower_binary, lower_compare, lower_where
 
@@ -24,7 +24,7 @@ def copy(L: Lowering, node: Node, src: str, dst: str, shape, ss, ds, so=0, do=0)
             copy(L, node, src, dst, shape[1:], ss[1:], ds[1:], so + i * ss[0], do + i * ds[0])
         return
     L.emit(node, "copy", {"shape": shape, "src_strides": ss, "dst_strides": ds, "src_offset": int(so),
-                          "dst_offset": int(do), "elem_bytes": DTYPE_SIZES[L.dtype(dst)]}, [src, dst], [dst])
+                          "dst_offset": int(do), "elem_bytes": dtype_bits(L.dtype(dst)) // 8}, [src, dst], [dst])
 
 
 def _fill(L: Lowering, node: Node, value: str, out: str) -> None:

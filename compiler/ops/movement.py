@@ -5,24 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..ir import DTYPE_SIZES, Node
+from ..ir import DTYPE_SIZES, Node, dtype_bits
 from .common import Lowering, broadcast_strides, collapse, contiguous_strides, lowers, norm_axis
 
 
-@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 def lower_alias(L: Lowering, node: Node) -> None:
-    if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:
-        # training_mode=true drops at random: only the ratio-0 case is the identity.
-        training = L.need_const(node, 2, "training_mode")
-        ratio = L.need_const(node, 1, "ratio") if node.inputs[1] else np.array(0.5)
-        if training.reshape(-1)[0] and float(ratio.reshape(-1)[0]) != 0.0:
-            raise UnsupportedOpError(f"node {node.name} (Dropout): training_mode=true (random dropout) is not supported")
-    if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
-        # Inference (or ratio 0) keeps every element: the mask is all true, a constant.
-        mask = node.outputs[1]
-        ones = L.const(f"{node.name}_mask", np.ones(L.shape(mask), np.bool_))
-        n = max(int(np.prod(L.shape(mask))), 1)
-        emit_copy(L, node, ones, mask, [n], [1], [1])
     L.alias(node.outputs[0], node.inputs[0])
 
 
@@ -30,7 +18,7 @@ def emit_copy(L: Lowering, node: Node, src: str, dst: str, shape, src_strides, d
               src_offset=0, dst_offset=0) -> None:
     shape, (ss, ds) = collapse(shape, src_strides, dst_strides)
     L.emit(node, "copy", {"shape": shape, "src_strides": ss, "dst_strides": ds, "src_offset": int(src_offset),
-                          "dst_offset": int(dst_offset), "elem_bytes": DTYPE_SIZES[L.dtype(dst)]},
+                          "dst_offset": int(dst_offset), "elem_bytes": dtype_bits(L.dtype(dst)) // 8},
            [src, dst], [dst])
 
 
@@ -102,8 +90,8 @@ def lower_gather(L: Lowering, node: Node) -> None:
     axis = norm_axis(int(node.attrs.get("axis", 0)), len(s), node)
     if L.dtype(idx) not in ("int64", "int32"):
         raise UnsupportedOpError(f"node {node.name} (Gather): indices are {L.dtype(idx)}, expected int64 or int32")
-    if L.dtype(data) not in ("float32", "int64", "int32"):
+    if L.dtype(data) not in DTYPE_SIZES and L.dtype(data) != "bfloat16":  # the kernel moves whole elements' bytes
         raise UnsupportedOpError(f"node {node.name} (Gather): data is {L.dtype(data)}")
     L.emit(node, "gather", {"outer": int(np.prod(s[:axis])), "axis_len": int(s[axis]), "inner": int(np.prod(s[axis + 1:])),
                             "n_idx": int(np.prod(L.shape(idx))), "idx_dtype": L.dtype(idx),
-                            "elem_bytes": DTYPE_SIZES[L.dtype(data)]}, [data, idx, out], [out])
+                            "elem_bytes": dtype_bits(L.dtype(data)) // 8}, [data, idx, out], [out])

@@ -28,12 +28,7 @@ UNARY_ATTRS = {
 @lowers(*UNARY_ATTRS)
 def lower_unary_attr(L: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
-    if L.dtype(x) == "float16":  # computed in float32 and rounded once, as numpy does for float16
-        from .elementwise import cast_to, lower_cast
-        y32 = L.temp(f"{node.name}_f32", "float32", L.shape(out))
-        lower_unary_attr(L, Node(node.op, node.name, [cast_to(L, node, x, "float32")], [y32], node.attrs))
-        return lower_cast(L, Node("Cast", node.name, [y32], [out], {}))
-    L.need_float(node, x)
+    L.need_float(node, x)  # float16/bfloat16 arrive widened (passes/widen_half.py)
     op, attrs = UNARY_ATTRS[node.op]
     params = {"op": op, "n": int(np.prod(L.shape(out))), "act_min": 0.0, "act_max": 0.0}
     for key, (attr, default) in attrs.items():

@@ -39,6 +39,8 @@ def rand(shape, eb, seed=0):
         return rng.standard_normal(shape).astype(np.float32)
     if eb == 8:
         return rng.integers(-2**62, 2**62, shape, dtype=np.int64)
+    if eb == 2:  # float16/bfloat16 images: any bit pattern, NaN payloads included, must survive
+        return rng.integers(0, 2**16, shape, dtype=np.uint16)
     return rng.integers(0, 256, shape, dtype=np.uint8)
 
 
@@ -68,7 +70,7 @@ def _defined(case, shape) -> bool:
 VIEWS = [(case, shape) for case in CASES for shape in SHAPES if _defined(case, shape)]
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("case,shape", VIEWS)
 def test_views(eb, shape, case):
     src = rand(shape, eb, seed=len(shape) * 10 + eb)
@@ -77,7 +79,7 @@ def test_views(eb, shape, case):
     np.testing.assert_array_equal(y, view)
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("out_shape,in_shape", [((5, 7), (1, 7)), ((5, 7), (5, 1)), ((3, 4, 9), (1, 4, 1)),
                                                 ((37,), (1,)), ((2, 1, 3, 1, 2, 5), (1, 1, 3, 1, 1, 5))])
 def test_expand(eb, out_shape, in_shape):
@@ -86,7 +88,7 @@ def test_expand(eb, out_shape, in_shape):
     np.testing.assert_array_equal(run_copy(src, view), view)
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_concat_part(eb, axis):
     """A part written into its slot of a larger dst; the rest of dst is left untouched (run_kernel's guard

@@ -1,4 +1,4 @@
-"""WGSL copy kernel vs numpy views: transposes, slices (negative steps), expand, concat parts, 1/4/8-byte
+"""WGSL copy kernel vs numpy views: transposes, slices (negative steps), expand, concat parts, 1/2/4/8-byte
 elements. run_kernel fills outputs with 0xFF bytes first, so bytes of dst outside the view must still be
 0xFF afterwards: that checks that a bool writer keeps the bytes of the words it shares with others."""
 import numpy as np
@@ -25,7 +25,7 @@ def run_copy(src, view, dst_view=None, schedule=None):
     return run_kernel(text, dispatch, [src], [(dst.shape, src.dtype)])[0]
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("case,shape", VIEWS)
 def test_views(eb, shape, case):
     src = rand(shape, eb, seed=len(shape) * 10 + eb)
@@ -33,7 +33,7 @@ def test_views(eb, shape, case):
     np.testing.assert_array_equal(run_copy(src, view), view)
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("out_shape,in_shape", [((5, 7), (1, 7)), ((5, 7), (5, 1)), ((3, 4, 9), (1, 4, 1)),
                                                 ((37,), (1,)), ((2, 1, 3, 1, 2, 5), (1, 1, 3, 1, 1, 5))])
 def test_expand(eb, out_shape, in_shape):
@@ -48,7 +48,7 @@ def untouched(y, mask):
     assert (raw[~mask] == 0xFF).all()
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 @pytest.mark.parametrize("axis", [0, 1, 2])
 @pytest.mark.parametrize("start", [0, 1, 2, 3])
 def test_concat_part(eb, axis, start):
@@ -67,7 +67,7 @@ def test_concat_part(eb, axis, start):
     untouched(y, mask)
 
 
-@pytest.mark.parametrize("eb", [1, 4])
+@pytest.mark.parametrize("eb", [1, 2, 4])
 def test_strided_dst_view(eb):
     """dst is every other column of a larger tensor, written from a transposed src."""
     src = rand((9, 6), eb, seed=5)
@@ -88,7 +88,7 @@ def test_six_dim_permute():
 
 @pytest.mark.parametrize("rows", [4, 5, 13])
 @pytest.mark.parametrize("cols", [4, 9, 37])
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 def test_transpose(rows, cols, eb):
     src = rand((2, rows, cols), eb, seed=rows * cols)
     for view in (np.swapaxes(src, 1, 2), np.swapaxes(src[:, ::-1], 1, 2), np.swapaxes(src[:, :, ::-2], 1, 2)):
@@ -102,18 +102,18 @@ def test_float_bits_preserved():
     np.testing.assert_array_equal(y.view(np.uint32), src[::-1].view(np.uint32))
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 def test_large_folded(eb):
     src = rand((300000,), eb, seed=1)
     view = src[::-1]
     np.testing.assert_array_equal(run_copy(src, view, schedule={"wg": 1}), view)
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 def test_empty_is_a_no_op(eb):
     params = dict(shape=[2, 0, 3], src_strides=[3, 3, 1], dst_strides=[0, 3, 1], src_offset=0, dst_offset=0,
                   elem_bytes=eb)
     text, dispatch, _ = build("copy", params)
-    dt = {1: np.uint8, 4: np.float32, 8: np.int64}[eb]
+    dt = {1: np.uint8, 2: np.uint16, 4: np.float32, 8: np.int64}[eb]
     (y,) = run_kernel(text, dispatch, [np.zeros(6, dt)], [((0,), dt)])
     assert y.size == 0

@@ -132,5 +132,6 @@ def test_gap_names_what_wgsl_lacks():
     assert "float64" in gap("binary", {"dtype": "float64", "op": "add"})
     assert gap("binary", {"dtype": "float64", "op": "max"}) is None
     assert gap("binary", {"dtype": "uint64", "op": "div"}) is None
-    assert "16-bit" in gap("copy", {"elem_bytes": 2})
+    assert "16-bit" in gap("gather", {"elem_bytes": 2})
+    assert gap("copy", {"elem_bytes": 2}) is None and gap("where", {"elem_bytes": 2}) is None  # 16-bit floats' moves
     assert gap("binary", {"dtype": "int8"}) is None and gap("copy", {"elem_bytes": 1}) is None

@@ -27,7 +27,7 @@ def operands(sc, sx, sy, dtype, seed):
     return c, rng.integers(0, 256, sx).astype(dtype), rng.integers(0, 256, sy).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8, np.uint16])
 @pytest.mark.parametrize("sc,sx,sy", SHAPES)
 def test_where(sc, sx, sy, dtype):
     c, x, y = operands(sc, sx, sy, dtype, len(sc) + len(sx) * 7 + len(sy) * 49)
@@ -56,10 +56,10 @@ def test_folded(dtype):
     np.testing.assert_array_equal(run_where(c, x, y, schedule={"wg": 1}), np.where(c, x, y))
 
 
-@pytest.mark.parametrize("eb", [1, 4, 8])
+@pytest.mark.parametrize("eb", [1, 2, 4, 8])
 def test_empty_is_a_no_op(eb):
     params = dict(shape=[3, 0], c_strides=[0, 1], x_strides=[0, 0], y_strides=[0, 1], elem_bytes=eb)
     text, dispatch, _ = build("where", params)
-    dt = {1: np.uint8, 4: np.float32, 8: np.int64}[eb]
+    dt = {1: np.uint8, 2: np.uint16, 4: np.float32, 8: np.int64}[eb]
     (out,) = run_kernel(text, dispatch, [np.zeros(1, np.bool_), np.zeros(1, dt), np.zeros(1, dt)], [((0,), dt)])
     assert out.size == 0
