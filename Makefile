@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb webkit2gtk-driver
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu bench-decoders conformance conformance-browser clean fuzz gemma test-gemma
+.PHONY: setup demo test bench bench-webgpu bench-decoders bench-moe conformance conformance-browser clean fuzz gemma test-gemma
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -68,6 +68,17 @@ bench-decoders: setup
 # Chromium) on mlp-lora and gpt2-tiny-lora's prefill → docs/benchmarks_lora.md.
 bench-lora: setup
 	$(PY) -m nnjit.bench.lora_bench --write docs/benchmarks_lora.md
+
+# LoRA-Switch (docs/lora_switch.md): decode ms/token of base / switch / unfused dynamic adapters on
+# wasm (Chromium 1 thread, wasmtime) and WebGPU (SwiftShader, lavapipe), ranks 4 and 64, crossover
+# → docs/benchmarks_lora_switch.md.
+bench-lora-switch: setup
+	$(PY) -m nnjit.bench.lora_switch_bench --write docs/benchmarks_lora_switch.md
+
+# MoE parameter committee (docs/moe.md) on moe-digits, natively: committee sizes 100/75/50/25% ×
+# policies swap/substitute/skip → accuracy, wasm memory, latency, natively and in Chromium → docs/benchmarks_moe.md.
+bench-moe: setup
+	$(PY) -m nnjit.bench.moe_bench --browser --write docs/benchmarks_moe.md
 
 # onnx's node tests (regenerated once into ~/.cache/nnjit or $$NNJIT_CACHE) on wasm and webgpu → docs/ops.md, docs/ops.json.
 conformance: setup

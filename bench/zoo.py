@@ -26,7 +26,7 @@ from filelock import FileLock
 
 from nnjit.compiler.errors import NnjitError
 
-from . import zoo_gemma, zoo_gpt2, zoo_lora
+from . import decoder_export, zoo_gemma, zoo_gpt2, zoo_lora, zoo_moe, zoo_switch, zoo_switch_train
 from .zoo_gemma import GemmaNotInstalledError  # noqa: F401  raised by the gemma3-270m builder
 
 OPSET = 17
@@ -126,7 +126,9 @@ def _smoke_feeds(spec: ModelSpec) -> dict[str, np.ndarray]:
         shape = [d if isinstance(d, int) else spec.smoke_shapes[d] for d in inp["shape"]]
         if inp["dtype"] == "int64":
             if inp["name"] == "input_ids":
-                a = rng.integers(1000, 2000, size=shape, dtype=np.int64)
+                # Within the vocabulary of a small trained decoder too (unchanged for larger ones).
+                vocab = next((o["shape"][-1] for o in spec.outputs if o["name"] == "logits"), 2000)
+                a = rng.integers(1000, 2000, size=shape, dtype=np.int64) % vocab
             elif inp["name"] == "attention_mask":
                 a = np.ones(shape, dtype=np.int64)
             else:
@@ -696,6 +698,45 @@ _MODELS: dict[str, ModelSpec] = {
             version="1",
             smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
             sidecars=lambda p: zoo_lora.copy_sidecars(cached("gpt2-tiny"), p),
+        ),
+        ModelSpec(
+            name="gpt2-tiny-switch",
+            description=f"gpt2-tiny with LoRA-Switch adapters: pools of {zoo_switch.POOL} rank-{zoo_switch.RANK}"
+            f" adapters on attention c_attn, c_proj and the MLP's c_fc, c_proj, a top-{zoo_switch.TOP_K} router"
+            " on layer 0's input choosing each token's set for all layers; exported unfused (TopK, Gathers)",
+            source="gpt2-tiny's weights (torch seed 124); random adapters and router (torch seed 88);"
+            " gpt2-tiny's tokenizer",
+            inputs=zoo_gpt2.io_specs("gpt2-tiny", _io)[0],
+            outputs=zoo_gpt2.io_specs("gpt2-tiny", _io)[1],
+            builder=zoo_switch.build_gpt2_switch("gpt2-tiny", _torch_export, _save_onnx),
+            version="1",
+            smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
+            sidecars=lambda p: zoo_lora.copy_sidecars(cached("gpt2-tiny"), p),
+        ),
+        ModelSpec(
+            name="counters-switch",
+            description="LoRA-Switch decoder trained at build time on x[t+1] = (x[t-1] + 1) mod 23: a 2-layer GPT-2"
+            " (d 64) with gpt2-tiny-switch's adapter pools and top-2 router",
+            source="adapters trained at build time over a random base (torch seed 2026, 300 AdamW steps, held-out"
+            " start pairs)",
+            inputs=decoder_export.io_specs(_io, 2, 4, 16, zoo_switch_train.V)[0],
+            outputs=decoder_export.io_specs(_io, 2, 4, 16, zoo_switch_train.V)[1],
+            builder=zoo_switch_train.build_counters_switch(_torch_export, _save_onnx, _torch_single_thread),
+            version="2",
+            smoke_shapes={"seq": 3, "past": 2, "past+seq": 5},
+        ),
+        ModelSpec(
+            name="moe-digits",
+            description=f"MoE classifier for 8x8 digits: Linear 64-{zoo_moe.HIDDEN} + ReLU, one MoE FFN"
+            f" ({zoo_moe.EXPERTS} experts {zoo_moe.HIDDEN}-{zoo_moe.FFN}-{zoo_moe.HIDDEN}, top-{zoo_moe.TOP_K}"
+            " softmax router, batched_mm form) + residual, Linear to 10 logits",
+            source="trained at build time (torch seed 2024, load-balancing loss) on scikit-learn load_digits,"
+            " the zoo's 75/25 split; accuracy checked on the held-out 25%",
+            inputs=[_io("input", "float32", ["batch", 64])],
+            outputs=[_io("logits", "float32", ["batch", 10])],
+            builder=zoo_moe.build_moe_digits(_torch_export, _save_onnx, _torch_single_thread, ModelBuildError),
+            version="1",
+            smoke_shapes={"batch": 3},
         ),
     ]
 }

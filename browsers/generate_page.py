@@ -12,7 +12,7 @@ from .page_runner import BrowserHarness
 
 def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int] | str, sampling, threads: int = 1,
                      stream=None, return_logits: bool = False, repeat: int = 1, backend: str = "wasm",
-                     profile_decode: int = 0) -> dict:
+                     profile_decode: int = 0, lora_switch: str = "auto") -> dict:
     """{tokens, runs: [{prefillTokensPerS, decodeTokensPerS, ...}], logits (steps × vocab) or None, info};
     a str prompt is tokenised in the page (web_runtime/tokenizer.js), adding promptIds and text."""
     seen = [0]
@@ -27,7 +27,8 @@ def generate_in_page(harness: BrowserHarness, bundle_dir, prompt: list[int] | st
     config = {"prompt": [] if isinstance(prompt, str) else list(prompt),
               "text": prompt if isinstance(prompt, str) else None, "maxNewTokens": sampling.max_new_tokens, "temperature": sampling.temperature,
               "topK": sampling.top_k, "topP": sampling.top_p, "seed": sampling.seed, "threads": threads,
-              "returnLogits": return_logits, "repeat": repeat, "backend": backend, "profileDecode": profile_decode}
+              "returnLogits": return_logits, "repeat": repeat, "backend": backend, "profileDecode": profile_decode,
+              "loraSwitch": lora_switch}
     if sampling.stop:
         config["stop"] = list(sampling.stop)
     with harness.mounted(bundle_dir) as url:

@@ -6,12 +6,13 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (bench_cmd, browsers_cmd, compile_cmd, generate_cmd, models_cmd, ops_cmd, report_cmd, run_cmd,
-                   serve_cmd)
+    from . import (bench_cmd, browsers_cmd, compile_cmd, generate_cmd, models_cmd, moe_cmd, ops_cmd, report_cmd,
+                   run_cmd, serve_cmd)
     p = argparse.ArgumentParser(prog="nnjit", description="Compile ONNX models to WebAssembly SIMD bundles "
                                 "and run them in browsers.")
     sub = p.add_subparsers(dest="command", required=True)
-    for mod in (compile_cmd, run_cmd, generate_cmd, serve_cmd, models_cmd, ops_cmd, browsers_cmd, bench_cmd, report_cmd):
+    for mod in (compile_cmd, run_cmd, generate_cmd, serve_cmd, models_cmd, moe_cmd, ops_cmd, browsers_cmd, bench_cmd,
+                report_cmd):
         mod.add_parser(sub)
     return p
 

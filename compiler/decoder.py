@@ -19,7 +19,7 @@ from .errors import NnjitError, UnsupportedOpError
 from .ir import Node, Value
 from .lower import lower
 from .onnx_import import check_sizes, import_onnx, load_model
-from .passes import kv_cache, kv_shield
+from .passes import kv_cache, kv_shield, lora_switch
 from .pipeline import KernelTable, check_backends, check_weight_format, io_entries, optimize
 from .plan import ALIGN, WeightPool, plan_memory
 
@@ -134,17 +134,18 @@ def _last_row_logits(g, logits: str) -> bool:
 
 
 def _plan_graph(model_path, seq_sym: str, past_sym: str, S: int, max_context: int, source: str,
-                shield_seed: int | None = None):
+                shield_seed: int | None = None, switch: bool = True):
     g = import_onnx(model_path, {seq_sym: [S], past_sym: [0]})
 
     def rewrite(g):
         sites = kv_cache.rewrite(g, max_context)
         if shield_seed is not None:
             kv_shield.shield(g, sites, shield_seed)
-        return sites
+        # Token-wise adapters merge per token only where a run holds one token (docs/lora_switch.md).
+        return sites, lora_switch.rewrite(g, merge=switch and S == 1)
 
     stats = optimize(g, rewrite=rewrite)
-    sites = stats.pop("rewrite")
+    sites, stats["lora_switch"] = stats.pop("rewrite")
     stats["last_row_logits"] = _last_row_logits(g, "logits")
     check_sizes(g, source)
     return g, sites, stats
@@ -173,7 +174,7 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
     seq_sym, past_sym = _symbols(model)
 
     gp, sites_p, stats = _plan_graph(model_path, seq_sym, past_sym, Sp, T, source, kv_shield_seed)
-    gd, sites_d, _ = _plan_graph(model_path, seq_sym, past_sym, 1, T, source, kv_shield_seed)
+    gd, sites_d, stats_d = _plan_graph(model_path, seq_sym, past_sym, 1, T, source, kv_shield_seed)
     windows = check_masks(model, sites_p, T)
     for g in (gp, gd):
         for n in g.nodes:
@@ -188,25 +189,49 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
             reserved[name] = off
             off += -(-gp.values[name].nbytes // ALIGN) * ALIGN
     state_bytes = off
+    switch = stats_d.pop("lora_switch")
+    stats.pop("lora_switch")
+    # A switch bundle also carries the unfused one-token plan: which is faster depends on the device
+    # and on how often the set changes, so the runtime picks (compiler/switch_jit.py).
+    gu = _plan_graph(model_path, seq_sym, past_sym, 1, T, source, kv_shield_seed, switch=False)[0] if switch else None
+    for n in gu.nodes if gu else ():
+        if n.op == "CausalAttention":
+            n.attrs["window"] = windows[int(n.inputs[2].split(".")[1])]
+    stats["lora_switched"] = switch["segments"] if switch else 0
+    reserved_p, reserved_d = dict(reserved), dict(reserved)
+    if switch:
+        # The merged weights persist across decode runs after the caches; prefill leaves their bytes alone.
+        for name, o in [(switch["state"], 0), *switch["views"].items()]:
+            gp.values[name] = gu.values[name] = gd.values[name]
+            reserved_p[name] = reserved_d[name] = off + o
+        off += -(-switch["bytes"] // ALIGN) * ALIGN
     if {n.outputs[0] for n in gd.nodes if n.op == "KvWrite"} != set(reserved):
         raise UnsupportedOpError(f"{source}: the prefill and decode graphs found different KV caches")
 
     Lp = lower(gp, source)
     Ld = lower(gd, source, Lp.pack_widths)
     pool = WeightPool()
-    plan_p = plan_memory(gp, Lp, reserved, pool)
-    plan_d = plan_memory(gd, Ld, reserved, pool)
+    plan_p = plan_memory(gp, Lp, reserved_p, pool)
+    plan_d = plan_memory(gd, Ld, reserved_d, pool)
     n_p = len(plan_p.tensors)
     for t in plan_d.tensors:
         t["id"] += n_p
     ids_d = {k: v + n_p for k, v in plan_d.ids.items()}
+    extra = []  # (graph, lowering, plan, ids) of the unfused one-token plan
+    if gu is not None:
+        Lu = lower(gu, source, Lp.pack_widths)
+        plan_u = plan_memory(gu, Lu, reserved_p, pool)
+        for t in plan_u.tensors:
+            t["id"] += n_p + len(plan_d.tensors)
+        extra.append((gu, Lu, plan_u, {k: v + n_p + len(plan_d.tensors) for k, v in plan_u.ids.items()}))
     weights = bytes(pool.blob)
     arena_base = ALIGN + -(-len(weights) // ALIGN) * ALIGN
-    arena_bytes = max(plan_p.arena_bytes, plan_d.arena_bytes)
+    arena_bytes = max([plan_p.arena_bytes, plan_d.arena_bytes] + [e[2].arena_bytes for e in extra])
 
     table = KernelTable()
     steps_p = table.steps(Lp, plan_p.ids, backends, source)
     steps_d = table.steps(Ld, ids_d, backends, source)
+    steps_u = [table.steps(L, ids, backends, source) for _, L, _, ids in extra]
     pos_range = {"position_ids": [-1, T]}
     files = dict(table.files)
     dec = {
@@ -220,6 +245,12 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
         "decode": {"inputs": io_entries(gd, Ld, ids_d, gd.inputs, pos_range),
                    "outputs": io_entries(gd, Ld, ids_d, gd.outputs), "steps": steps_d},
     }
+    if switch:
+        dec["lora_switch"] = {"pool": switch["pool"], "k": switch["k"], "projections": switch["segments"],
+                              "merged_bytes": switch["bytes"]}
+    for (g, L, _, ids), steps in zip(extra, steps_u):
+        dec["decode_unfused"] = {"inputs": io_entries(g, L, ids, g.inputs, pos_range),
+                                 "outputs": io_entries(g, L, ids, g.outputs), "steps": steps}
     if tokenizer is not None:
         data = Path(tokenizer).read_bytes()
         files["tokenizer.json"] = data
@@ -229,7 +260,7 @@ def compile_decoder(model_path, out_dir, max_context: int | None = None, prefill
                   "opset": gp.opset, "onnx_nodes": len(model.graph.node), "passes": stats},
         "inputs": io_entries(gp, Lp, plan_p.ids, gp.inputs, pos_range),
         "outputs": io_entries(gp, Lp, plan_p.ids, gp.outputs),
-        "tensors": plan_p.tensors + plan_d.tensors,
+        "tensors": plan_p.tensors + plan_d.tensors + [t for e in extra for t in e[2].tensors],
         "memory": {"weights_base": ALIGN, "arena_base": arena_base, "arena_bytes": arena_bytes,
                    "intermediate_bytes": max(plan_p.intermediate_bytes, plan_d.intermediate_bytes),
                    "total_bytes": arena_base + arena_bytes + 64},

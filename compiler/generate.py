@@ -72,6 +72,8 @@ class Decoder:
         self.s = session
         self.dec = session.manifest["decoder"]
         self.Sp = self.dec["prefill_len"]
+        # The one-token plan: a LoRA-Switch bundle also has 'decode_unfused' (compiler/switch_jit.py picks).
+        self.decode_plan = "decode"
 
     def prefill(self, ids: list[int]) -> np.ndarray:
         """Logits after the last prompt token."""
@@ -90,7 +92,7 @@ class Decoder:
 
     def step(self, token: int, position: int) -> np.ndarray:
         out = self.s.run({self.dec["token_input"]: np.array([[token]], np.int64),
-                          self.dec["position_input"]: np.array([[position]], np.int64)}, plan="decode")
+                          self.dec["position_input"]: np.array([[position]], np.int64)}, plan=self.decode_plan)
         return out[self.dec["logits_output"]].reshape(-1, self.dec["vocab"])[-1]
 
     def generate(self, prompt, sampling: Sampling | None = None, logits_out: list | None = None):

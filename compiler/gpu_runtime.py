@@ -69,7 +69,8 @@ class GPUSession:
         self.arena = dev.create_buffer(size=arena_bytes, usage=usage.STORAGE | usage.COPY_DST | usage.COPY_SRC)
         self.pipelines = {}
         dec = m.get("decoder", {}).get("decode")
-        all_steps = m["steps"] + (dec["steps"] if dec else [])
+        unfused = m.get("decoder", {}).get("decode_unfused")  # LoRA-Switch's other strategy
+        all_steps = m["steps"] + (dec["steps"] if dec else []) + (unfused["steps"] if unfused else [])
         for kid, k in kernels.items():
             if not any(kid in st["candidates"].get("webgpu", ()) for st in all_steps):
                 continue
@@ -82,6 +83,8 @@ class GPUSession:
         self.plans = {"main": (m["inputs"], m["outputs"], self.calls)}
         if dec:
             self.plans["decode"] = (dec["inputs"], dec["outputs"], self._calls(dec["steps"], kernels))
+        if unfused:
+            self.plans["decode_unfused"] = (unfused["inputs"], unfused["outputs"], self._calls(unfused["steps"], kernels))
 
     def _calls(self, steps: list[dict], kernels: dict) -> list:
         calls = []

@@ -153,4 +153,6 @@ class Graph:
                 live.update(n.all_inputs())
         self.nodes = kept[::-1]
         live.update(self.inputs)
+        # A kept node still writes its unread outputs (TopK's values when only the indices are used).
+        live.update(o for n in kept for o in n.outputs if o)
         self.values = {k: v for k, v in self.values.items() if k in live}

@@ -4,10 +4,11 @@ from __future__ import annotations
 from .errors import ShapeError, UnsupportedOpError
 from .ir import CAST_ONLY_BITS, DTYPE_SIZES, Graph, tensor_bytes
 from .ops import LOWERINGS, Lowering
+from .ops.half import HALF, native
 
 
 # Ops only compiler passes create (domain "nnjit"): not ONNX ops a model may contain.
-INTERNAL_OPS = ("KvWrite", "CausalAttention")
+INTERNAL_OPS = ("KvWrite", "CausalAttention", "MoeExperts", "LoraSwitch")
 
 
 def supported_ops() -> list[str]:
@@ -30,7 +31,8 @@ def check(g: Graph, source: str = "model") -> None:
                 raise ShapeError(f"{source}: value {name!r} (at node {n.name!r}, {n.op}) has no static shape "
                                  f"after binding inputs; bind every dynamic input dim with --shape{hint}",
                                  needs_constant=need)
-            if v.dtype not in DTYPE_SIZES and not (v.dtype in CAST_ONLY_BITS and n.op in ("Cast", "CastLike")):
+            if v.dtype not in DTYPE_SIZES and not (v.dtype in CAST_ONLY_BITS and n.op in ("Cast", "CastLike")) \
+                    and not (v.dtype in HALF and native(g, n, v.dtype)):  # bfloat16 moved as 2-byte images
                 raise UnsupportedOpError(f"{source}: value {name!r} at node {n.name!r} ({n.op}) has dtype "
                                          f"{v.dtype}; supported dtypes: {', '.join(DTYPE_SIZES)}")
 

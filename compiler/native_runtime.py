@@ -15,10 +15,16 @@ from .wasm_native import Memory
 
 
 class NativeSession:
-    def __init__(self, bundle_dir: str | Path, relaxed: bool = True):
+    def __init__(self, bundle_dir: str | Path, relaxed: bool = True, moe: dict | None = None):
+        """`moe`: a parameter committee (docs/moe.md) — only some experts of each MoE layer resident."""
         # load_bundle checks the manifest's structure and every tensor range against memory.total_bytes
         # and the weights' size before anything touches wasm memory.
         self.manifest, weights, files = load_bundle(Path(bundle_dir))
+        self.moe = None
+        if moe is not None:  # a smaller memory layout: only the committee's expert slots
+            from .moe_runtime import MoeRuntime
+            self.moe = MoeRuntime(self.manifest, weights, moe)
+            self.manifest, weights = self.moe.manifest, self.moe.image
         m = self.manifest
         self.mem = Memory(m["memory"]["total_bytes"])
         base = m["memory"]["weights_base"]
@@ -41,11 +47,20 @@ class NativeSession:
                 raise BundleError(f"{rel}: kernel {k['id']}: export 'run' is not a function")
             self.fns[k["id"]] = fn
         self.tensors = {t["id"]: t for t in m["tensors"]}
+        # LoRA-Switch (docs/lora_switch.md): the adapter set each merge step last merged, and the count
+        # of merges run and skipped (a token whose set did not change needs none).
+        self.switch_sets: dict[int, tuple] = {}
+        self.stats = {"merge_dispatches": 0, "merge_skipped": 0}
         # A decoder bundle has a second plan (decoder.decode) over the same memory: docs/decoders.md.
         self.plans = {"main": (m["inputs"], m["outputs"], self._plan(m["steps"], kernels))}
         if "decoder" in m:
             d = m["decoder"]["decode"]
             self.plans["decode"] = (d["inputs"], d["outputs"], self._plan(d["steps"], kernels))
+            if "decode_unfused" in m["decoder"]:  # LoRA-Switch: the other strategy (compiler/switch_jit.py)
+                u = m["decoder"]["decode_unfused"]
+                self.plans["decode_unfused"] = (u["inputs"], u["outputs"], self._plan(u["steps"], kernels))
+        if self.moe is not None:
+            self.moe.attach(self, files, relaxed)
 
     def _plan(self, steps: list[dict], kernels: dict) -> list:
         plan = []
@@ -78,12 +93,27 @@ class NativeSession:
             else:
                 self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
         for s, fn in steps:
+            if s["family"] == "lora_switch" and not self._switch_changed(s):
+                continue
+            if self.moe is not None and self.moe.run_step(s, fn):
+                continue
             try:
                 self.mem.call(fn, *[self.addr(a) for a in s["args"]])
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
         return {o["name"]: self._read(o) for o in outputs}
+
+    def _switch_changed(self, s: dict) -> bool:
+        """Whether the merge step `s` must run: its router picked a different set than last merged."""
+        t = self.tensors[s["args"][0]]
+        ids = tuple(sorted(self.mem.view(self.addr(t["id"]), tuple(t["shape"]), NP_DTYPES[t["dtype"]]).reshape(-1).tolist()))
+        if self.switch_sets.get(s["id"]) == ids:
+            self.stats["merge_skipped"] += 1
+            return False
+        self.switch_sets[s["id"]] = ids
+        self.stats["merge_dispatches"] += 1
+        return True
 
     def _read(self, o: dict) -> np.ndarray:
         if o["dtype"] in PACKED:

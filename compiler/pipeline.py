@@ -15,6 +15,8 @@ from .passes.fold_constants import fold_constants
 from .passes.fuse_epilogue import fuse_epilogue
 from .passes.fuse_gelu import fuse_gelu
 from .passes.lora_merge import lora_merge
+from .passes.widen_half import widen_half
+from .passes.moe import fuse_moe
 from .plan import plan_memory
 
 
@@ -31,11 +33,13 @@ def optimize(g: Graph, rewrite=None) -> dict:
         stats["folded"] += fold_constants(g)
     g.remove_dead()
     stats["lora_merged"] = lora_merge(g)
+    stats["moe_fused"] = fuse_moe(g)
     if rewrite is not None:
         stats["rewrite"] = rewrite(g)
     stats["batchnorm_folded"] = fold_batchnorm(g)
     stats["gelu_fused"] = fuse_gelu(g)
     stats["epilogues_fused"] = fuse_epilogue(g)
+    stats["half_widened"] = widen_half(g)
     g.remove_dead()
     return stats
 

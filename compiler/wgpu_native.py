@@ -40,19 +40,21 @@ def _words(nbytes: int) -> int:
 
 
 def run_kernel(wgsl: str, dispatch, inputs: list[np.ndarray], outputs: list[tuple[tuple, str]],
-               entry: str = "main", runs: int = 1) -> list[np.ndarray]:
+               entry: str = "main", runs: int = 1, out_init: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Bind inputs then outputs as bindings 0..n-1, dispatch `dispatch` workgroups `runs` times,
-    check the guards, return the outputs."""
+    check the guards, return the outputs. `out_init`: the outputs' starting contents (a kernel that
+    updates its output in place), else guard words."""
     import wgpu
     dev = device()
     arrays = [np.ascontiguousarray(a) for a in inputs]
     sizes = [a.nbytes for a in arrays] + [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in outputs]
+    starts = arrays + [np.ascontiguousarray(a) for a in out_init or []]
     bufs, datas = [], []
     for k, n in enumerate(sizes):
         words = np.full(_words(n) + 2 * GUARD_WORDS, _NAN_WORD, np.uint32)
         raw = words.view(np.uint8)
-        if k < len(arrays):
-            raw[GUARD_WORDS * 4:GUARD_WORDS * 4 + n] = arrays[k].view(np.uint8).reshape(-1)
+        if k < len(starts):
+            raw[GUARD_WORDS * 4:GUARD_WORDS * 4 + n] = starts[k].view(np.uint8).reshape(-1)
         datas.append(words)
         bufs.append(dev.create_buffer_with_data(data=words, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC))
     module = dev.create_shader_module(code=wgsl)

@@ -16,7 +16,8 @@ import pytest
 from nnjit.bench import zoo
 
 ALL = ["digits-cnn", "mobilenetv2", "minilm-l6", "mlp", "encoder-layer", "matmul-512", "matmul-128x768",
-       "gpt2", "gpt2-tiny", "gemma3-270m", "mlp-lora", "gpt2-tiny-lora"]
+       "gpt2", "gpt2-tiny", "gemma3-270m", "mlp-lora", "gpt2-tiny-lora",
+       "gpt2-tiny-switch", "counters-switch", "moe-digits"]
 # Built and checked here; gpt2 (650 MB) and gemma3-270m (optional, 1 GB) are built by the decoder
 # bench and `make test-gemma`, and share gpt2-tiny's builder and checks.
 BUILT = [n for n in ALL if n not in ("gpt2", "gemma3-270m")]
@@ -29,6 +30,7 @@ NEEDS = {
     "gpt2-tiny": ["torch", "transformers", "tokenizers"],
     "mlp-lora": ["torch"],
     "gpt2-tiny-lora": ["torch", "transformers", "tokenizers"],
+    "moe-digits": ["torch", "sklearn"],
 }
 
 

@@ -190,7 +190,10 @@ export async function loadBundle(opened, { backends, relaxed, deviceClass = null
     // A decoder bundle's one-token plan (docs/decoders.md) runs over the same memory.
     const decode = manifest.decoder ? planOf(manifest.decoder.decode.steps, backend) : [];
     if (decode.length) plans[`${backend}:decode`] = decode;
-    for (const id of new Set([...plans[backend], ...decode])) {
+    // A LoRA-Switch bundle's other one-token strategy (docs/lora_switch.md); the runtime picks one.
+    const unfused = manifest.decoder?.decode_unfused ? planOf(manifest.decoder.decode_unfused.steps, backend) : [];
+    if (unfused.length) plans[`${backend}:decode_unfused`] = unfused;
+    for (const id of new Set([...plans[backend], ...decode, ...unfused])) {
       const k = kernels.get(id);
       need(k, `no kernel ${JSON.stringify(id)} for backend ${backend}`);
       need((k.backend ?? 'wasm') === backend, `kernel ${id} is for backend ${k.backend ?? 'wasm'}, not ${backend}`);

@@ -9,9 +9,12 @@
 import { fetchKernel, fetchWeights, loadBundle, openBundle, webgpuGap } from './bundle.js';
 import { WasmBackend, relaxedSimdSupported } from './backends/wasm.js';
 import { GpuFailure, WebGPUBackend, requestGpu } from './backends/webgpu.js';
-import { BackendError } from './errors.js';
+import { BackendError, InputError } from './errors.js';
 import { startTuning } from './tune_session.js';
 import { generate } from './generate.js';
+import { prepareMoe } from './moe.js';
+import { attachMoe } from './moe_swap.js';
+import { attachSwitch, pickStrategy } from './lora_switch.js';
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
@@ -59,10 +62,14 @@ function threadCount(requested) {
   return { threads: want, reason: null };
 }
 
-export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = {}, threads: requestedThreads } = {}, emit = () => {}) {
+export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = {}, threads: requestedThreads, moe = null } = {}, emit = () => {}) {
   if (!BACKENDS.includes(backend)) {
     throw new BackendError(`backend "${backend}" is not available (available: ${BACKENDS.join(', ')})`);
   }
+  // A parameter committee (docs/moe.md) rewrites slot tables and swaps between steps: wasm only for now
+  // (a MoE bundle without these options runs on WebGPU too).
+  if (moe && backend === 'webgpu') throw new BackendError('moe committee options run on the wasm backend only (WebGPU runs MoE bundles without them)');
+  if (moe) backend = 'wasm';
   const supported = relaxedSimdSupported();
   if (relaxedSimd === true && !supported) {
     throw new BackendError('relaxed SIMD was required, but this browser does not support it');
@@ -74,6 +81,9 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   let { gpu, reason } = await pickBackend(opened, backend);
   let bundle;
   let impl = null;
+  let moeState = null;
+  let switchStats = null; // LoRA-Switch merges run and skipped (lora_switch.js)
+  let switchPick = null; // and the decode strategy timed on this device
   try {
     // A bundle compiled with --backend webgpu alone has no wasm kernels: no fallback then.
     // (A graph folded to constants has no steps and needs no kernels at all.)
@@ -92,7 +102,11 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
         reason = e.message;
       }
     }
-    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], kernels: bundle.kernels.wasm, ...wasmExtras });
+    if (moe && !impl) ({ bundle, state: moeState } = prepareMoe(bundle, moe));
+    impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], decodeUnfusedPlan: bundle.plans['wasm:decode_unfused'], kernels: bundle.kernels.wasm, ...wasmExtras });
+    if (moeState) await attachMoe(impl, moeState);
+    if (impl instanceof WasmBackend) switchStats = attachSwitch(impl, bundle.tensors);
+    switchPick = await pickStrategy(impl, bundle.manifest.decoder, switchStats);
   } catch (e) {
     gpu?.device.destroy();
     throw e;
@@ -107,6 +121,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     requestedBackend: backend,
     fallbackReason: reason,
     gpu: gpu?.info ?? null,
+    loraSwitch: switchPick,
     relaxedSimd: relaxed,
     threads: gpu ? 1 : threads,
     threadsReason,
@@ -118,6 +133,8 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     outputs: manifest.outputs.map(io),
     kernelFiles: Object.fromEntries(Object.values(bundle.kernels).flatMap((m) => [...m].map(([id, k]) => [id, k.file]))),
     timings: { fetchMs: bundle.fetchMs, compileMs },
+    moe: moeState && { policy: moeState.policy, residentExperts: moeState.R, residentExpertBytes: moeState.residentExpertBytes,
+      storeBytes: moeState.storeBytes, wasmMemoryBytes: manifest.memory.total_bytes, committee: moeState.layers.map((l) => l.committee) },
   };
 
   async function fallBack(why) {
@@ -126,7 +143,10 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     let weights;
     try {
       weights = await fetchWeights(opened);
-      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], kernels: bundle.kernels.wasm, ...wasmExtras });
+      impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], decodeUnfusedPlan: bundle.plans['wasm:decode_unfused'], kernels: bundle.kernels.wasm, ...wasmExtras });
+      switchStats = attachSwitch(impl, bundle.tensors);
+      switchPick = await pickStrategy(impl, bundle.manifest.decoder, switchStats);
+      info.loraSwitch = switchPick;
     } catch (e) {
       throw new BackendError(`WebGPU failed (${why}) and the wasm fallback could not start: ${e.message}`);
     }
@@ -191,15 +211,25 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
       return onBackend(async (b) => {
         const t0 = performance.now();
         const outputs = await b.run(feeds, sinks);
-        return { outputs, stats: { computeMs: performance.now() - t0, ranIn, backend: info.backend }, state: state() };
+        const moeStats = moeState && { swaps: moeState.swaps, swapBytes: moeState.swapBytes };
+        return { outputs, stats: { computeMs: performance.now() - t0, ranIn, backend: info.backend, moe: moeStats }, state: state() };
       });
     },
     /** Decoder bundles: a whole generation in this thread; emit('token', {stream, token, index}) per token. */
     generate(promptIds, options = {}) {
       if (!manifest.decoder) throw new BackendError('generate() needs a decoder bundle (a model compiled with past.* inputs)');
       return onBackend(async (b) => {
-        const { stream = 0, ...rest } = options;
+        const { stream = 0, loraSwitch = 'auto', ...rest } = options;
+        // LoRA-Switch bundles: 'auto' runs the strategy timed at create; 'switch' / 'unfused' force one.
+        if (!['auto', 'switch', 'unfused'].includes(loraSwitch)) throw new InputError(`loraSwitch: expected 'auto', 'switch' or 'unfused', got ${JSON.stringify(loraSwitch)}`);
+        const strategy = loraSwitch === 'auto' ? switchPick?.strategy : loraSwitch;
+        if (strategy === 'unfused') rest.decodeVariant = 'decode_unfused';
+        const before = switchStats && { ...switchStats };
         const result = await generate(b, manifest.decoder, promptIds, rest, (token, index) => emit('token', { stream, token, index }));
+        if (before) {
+          result.mergeDispatches = switchStats.mergeDispatches - before.mergeDispatches;
+          result.mergeSkipped = switchStats.mergeSkipped - before.mergeSkipped;
+        }
         return { result, state: state() };
       });
     },

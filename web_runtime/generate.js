@@ -35,7 +35,7 @@ const ids64 = (list) => new BigInt64Array(list.map((v) => BigInt(v))).buffer;
  * decodeTokensPerS}.
  */
 export async function generate(backend, dec, promptIds, options = {}, onToken = () => {}) {
-  const { maxNewTokens = 32, stop = dec.eos_token_id == null ? [] : [dec.eos_token_id] } = options;
+  const { maxNewTokens = 32, stop = dec.eos_token_id == null ? [] : [dec.eos_token_id], decodeVariant = 'decode' } = options;
   const prompt = checkPrompt(promptIds, dec, maxNewTokens);
   const pick = sampler(options);
   const stopSet = new Set(stop);
@@ -50,7 +50,7 @@ export async function generate(backend, dec, promptIds, options = {}, onToken = 
     const chunk = prompt.slice(c, c + S);
     if (chunk.length <= Math.floor(S / SMALL_CHUNK)) {
       for (let i = 0; i < chunk.length; i++) {
-        logits = lastRow(await backend.run({ [dec.token_input]: ids64([chunk[i]]), [dec.position_input]: ids64([c + i]) }, null, 'decode'));
+        logits = lastRow(await backend.run({ [dec.token_input]: ids64([chunk[i]]), [dec.position_input]: ids64([c + i]) }, null, decodeVariant));
       }
       break;
     }
@@ -69,7 +69,7 @@ export async function generate(backend, dec, promptIds, options = {}, onToken = 
     onToken(tok, i);
     if (stopSet.has(tok) || i === maxNewTokens - 1) break;
     const feeds = { [dec.token_input]: ids64([tok]), [dec.position_input]: ids64([prompt.length + i]) };
-    logits = lastRow(await backend.run(feeds, null, 'decode'));
+    logits = lastRow(await backend.run(feeds, null, decodeVariant));
   }
   const t2 = performance.now();
   return {

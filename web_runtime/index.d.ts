@@ -38,6 +38,18 @@ export interface SessionOptions {
   worker?: boolean;
   /** undefined: use relaxed-SIMD kernels where the browser supports them; false: never; true: require. */
   relaxedSimd?: boolean;
+  /** MoE bundles: keep only a committee of experts in wasm memory (docs/moe.md); wasm backend only. */
+  moe?: MoeOptions;
+}
+
+export interface MoeOptions {
+  /** Experts resident per MoE layer (1..experts; default all), or the bytes of expert weights resident. */
+  residentExperts?: number;
+  budgetBytes?: number;
+  /** 'swap' (default, exact): copy routed experts in, LRU; 'substitute': the most similar resident expert; 'skip'. */
+  policy?: 'swap' | 'substitute' | 'skip';
+  /** The JSON object `nnjit moe-plan` wrote: committee ranking and substitution order per layer. */
+  plan?: object;
 }
 
 export interface GpuInfo {
@@ -54,6 +66,12 @@ export interface GpuInfo {
 export interface SessionInfo {
   /** The backend the session runs on now (as of its last reply: run, profile). */
   backend: Backend;
+  /**
+   * LoRA-Switch decoder bundles (docs/lora_switch.md): the one-token strategy timed on this device at
+   * create ('switch': merge only when the adapter set changed; 'unfused': every adapter every token),
+   * the ms per decode run of each, and the change rate below which switching wins. null otherwise.
+   */
+  loraSwitch: { strategy: 'switch' | 'unfused'; mergeMs: number; skipMs: number; unfusedMs: number; crossoverF: number; mergedShare: number } | null;
   requestedBackend: Backend | 'auto';
   /**
    * Why the session runs on wasm although webgpu was requested or possible ('auto' without an adapter,
@@ -106,6 +124,8 @@ export interface GenerateOptions {
   /** Token ids that end generation (default: the model's end-of-text id). */
   stop?: number[];
   returnLogits?: boolean;
+  /** LoRA-Switch bundles: 'auto' (default) runs the strategy in info.loraSwitch; 'switch' / 'unfused' force one. */
+  loraSwitch?: 'auto' | 'switch' | 'unfused';
 }
 
 export interface GenerateStats {
@@ -116,6 +136,9 @@ export interface GenerateStats {
   prefillTokensPerS: number;
   decodeTokensPerS: number | null;
   logits?: Float32Array[];
+  /** LoRA-Switch bundles on wasm (docs/lora_switch.md): decode steps that merged adapters / skipped the merge (set unchanged). */
+  mergeDispatches?: number;
+  mergeSkipped?: number;
 }
 
 export class Session {

@@ -121,8 +121,10 @@ export class Session {
    * tune: {budgetMs (default 30000; 0 = off), onProgress({done, total, bestSoFar: {ms, defaultMs}, elapsedMs})}
    * or false. Tuning starts in the background at once; see tuned(). threads: wasm threads (default
    * navigator.hardwareConcurrency; 1 with a console warning where the page is not cross-origin isolated).
+   * moe: a parameter committee for MoE bundles (docs/moe.md): {residentExperts | budgetBytes, policy
+   * ('swap' | 'substitute' | 'skip'), plan (the object `nnjit moe-plan` wrote)}; wasm backend only.
    */
-  static async create(url, { backend = 'wasm', worker = true, relaxedSimd, tune = {}, threads } = {}) {
+  static async create(url, { backend = 'wasm', worker = true, relaxedSimd, tune = {}, threads, moe } = {}) {
     // Resolve here: inside the worker, relative URLs would resolve against the worker script.
     const absolute = new URL(url, globalThis.location?.href).href;
     let session = null;
@@ -131,7 +133,7 @@ export class Session {
     const channel = worker ? new WorkerChannel(onEvent) : new DirectChannel(onEvent);
     const { onProgress = null, ...tuneOptions } = tune === false ? { budgetMs: 0 } : tune;
     try {
-      const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd, threads, tune: tuneOptions } });
+      const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd, threads, tune: tuneOptions, moe } });
       session = new Session(channel, { ...info, worker: Boolean(worker) }, onProgress);
       for (const [event, data] of early) session.#event(event, data);
       await session.#setUpSharedIo();

@@ -6,7 +6,7 @@ import { loadTokenizer } from '/nnjit/tokenizer.js';
 import { expose, toBase64 } from './harness.js';
 
 async function generate({ bundleUrl, prompt, text = null, maxNewTokens = 32, temperature = 0, topK = 0, topP = 1, seed = 0,
-  stop, threads = 1, returnLogits = false, repeat = 1, backend = 'wasm', profileDecode = 0 }) {
+  stop, threads = 1, returnLogits = false, repeat = 1, backend = 'wasm', profileDecode = 0, loraSwitch = 'auto' }) {
   // With `text`, the page tokenises it (and detokenises the result) with the bundle's tokenizer.
   const tokenizer = text === null ? null : await loadTokenizer(bundleUrl);
   if (tokenizer) prompt = tokenizer.encode(text);
@@ -18,7 +18,7 @@ async function generate({ bundleUrl, prompt, text = null, maxNewTokens = 32, tem
     let tokens = [];
     for (let r = 0; r < repeat; r++) {
       tokens = [];
-      const options = { maxNewTokens, temperature, topK, topP, seed, returnLogits, ...(stop ? { stop } : {}) };
+      const options = { maxNewTokens, temperature, topK, topP, seed, returnLogits, loraSwitch, ...(stop ? { stop } : {}) };
       for await (const t of session.generate(prompt, options)) {
         tokens.push(t);
         self.nnjitProgress = { tokens: [...tokens], run: r };

@@ -76,12 +76,16 @@ _GPU_DTYPES = {"binary": ("float32", "int64", "uint64", "float16", "float64") + 
                "cast": ("float32", "int32", "int64", "bool", "float16", "float64", "uint64") + _SMALL_INTS
                + tuple(CAST_ONLY_BITS),
                "cumsum": ("float32", "int32", "int64", "float64"), "topk": ("float32", "int32", "int64", "uint64")}
-_GPU_ELEM_BYTES = {"copy": (1, 4, 8), "where": (1, 4, 8), "gather": (4, 8), "scatternd": (4, 8)}
+_GPU_ELEM_BYTES = {"copy": (1, 2, 4, 8), "where": (1, 2, 4, 8), "gather": (4, 8), "scatternd": (4, 8)}
 _F64_BINARY = ("max", "min", "mod", "fmod")  # other float64 arithmetic would need a software f64
 
 
 def gap(family: str, params: dict) -> str | None:
     """None when the WGSL template handles this step; else why it has no WebGPU kernel."""
+    if not has_template(family):
+        return f"{family}: no WGSL kernel yet"
+    if family == "moe" and 4 * (3 if params.get("gated") else 1) * params["F"] > 16384:
+        return "moe: the expert's hidden vector does not fit the 16 KiB of workgroup memory WebGPU guarantees"
     ok = _GPU_DTYPES.get(family)
     for key in ("dtype", "src", "dst"):
         d = params.get(key)

@@ -71,7 +71,7 @@ export class WasmBackend {
    * `bundle` is what loadBundle() returned; `fetchKernel(id, relaxed)` → verified bytes of another
    * candidate kernel (what the tuner tries; only fetched when it does).
    */
-  static async create({ manifest, tensors, plan, decodePlan = null, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
+  static async create({ manifest, tensors, plan, decodePlan = null, decodeUnfusedPlan = null, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
     const { memory: mem } = manifest;
     const addrOf = (t) => (t.storage === 'weight' ? mem.weights_base : mem.arena_base) + t.offset;
     if (mem.weights_base + weights.byteLength > mem.total_bytes) {
@@ -104,6 +104,9 @@ export class WasmBackend {
     const dec = manifest.decoder?.decode;
     const decodeCalls = dec ? dec.steps.map((step) => ({ args: step.args.map((a) => addrOf(tensors.get(a))), step })) : [];
     if (dec) backend.variants.decode = { calls: decodeCalls, inputs: io(dec.inputs), outputs: io(dec.outputs) };
+    const unf = manifest.decoder?.decode_unfused; // LoRA-Switch's other strategy (lora_switch.js)
+    const unfusedCalls = unf ? unf.steps.map((step) => ({ args: step.args.map((a) => addrOf(tensors.get(a))), step })) : [];
+    if (unf) backend.variants.decode_unfused = { calls: unfusedCalls, inputs: io(unf.inputs), outputs: io(unf.outputs) };
     Object.assign(backend, { manifest, fetchKernel, relaxed, shared, kernelInfo: new Map(manifest.kernels.map((k) => [k.id, k])) });
     ids.forEach((id, i) => backend.fns.set(`${id}:${relaxed && Boolean(backend.kernelInfo.get(id)?.relaxed)}`, built[i]));
     try {
@@ -116,6 +119,7 @@ export class WasmBackend {
       };
       await bindAll(calls, plan);
       if (dec) await bindAll(decodeCalls, decodePlan ?? []);
+      if (unf) await bindAll(unfusedCalls, decodeUnfusedPlan ?? []);
     } catch (e) {
       backend.destroy();
       throw e;
@@ -206,7 +210,8 @@ export class WasmBackend {
   }
 
   #call(c) {
-    if (c.slot !== undefined) this.pool.run(c.slot, c.part, c.args);
+    if (c.host) c.host(c); // a host step that runs the kernel itself (moe_swap.js)
+    else if (c.slot !== undefined) this.pool.run(c.slot, c.part, c.args);
     else c.fn(...c.args);
   }
 

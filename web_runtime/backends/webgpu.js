@@ -32,7 +32,10 @@ export class WebGPUBackend {
     // A decoder's one-token plan (docs/decoders.md) over the same buffers.
     const dec = manifest.decoder?.decode;
     const decodeSteps = dec ? planSteps({ manifest, tensors }, plans['webgpu:decode'], pipelines, limits, dec.steps) : null;
-    const scratchBytes = Math.max(mainScratch, decodeSteps?.scratchBytes ?? 0);
+    // A LoRA-Switch bundle's other one-token strategy (docs/lora_switch.md), same buffers again.
+    const unf = manifest.decoder?.decode_unfused;
+    const unfusedSteps = unf ? planSteps({ manifest, tensors }, plans['webgpu:decode_unfused'], pipelines, limits, unf.steps) : null;
+    const scratchBytes = Math.max(mainScratch, decodeSteps?.scratchBytes ?? 0, unfusedSteps?.scratchBytes ?? 0);
 
     // An output folded to a constant lives in the weights buffer.
     const ioOf = (v) => ({ name: v.name, offset: tensors.get(v.tensor).offset, bytes: tensors.get(v.tensor).bytes, storage: tensors.get(v.tensor).storage });
@@ -50,7 +53,8 @@ export class WebGPUBackend {
     const inputs = manifest.inputs.map(ioOf);
     const { outputs, bytes: mainStaged } = stagedOf(manifest.outputs);
     const decOut = dec ? stagedOf(dec.outputs) : null;
-    const staged = Math.max(mainStaged, decOut?.bytes ?? 0);
+    const unfOut = unf ? stagedOf(unf.outputs) : null;
+    const staged = Math.max(mainStaged, decOut?.bytes ?? 0, unfOut?.bytes ?? 0);
 
     // Allocation failures and invalid bind groups surface here, with sizes, rather than as a first run that falls back.
     device.pushErrorScope('validation');
@@ -59,6 +63,7 @@ export class WebGPUBackend {
     const buffers = {};
     let calls;
     let decodeCalls = null;
+    let unfusedCalls = null;
     let thrown = null;
     try {
       // Weights above the adapter's maxBufferSize go in several buffers, each holding whole tensors.
@@ -69,11 +74,11 @@ export class WebGPUBackend {
         buffers[`weight${k}`] = b;
       });
       const rebase = (x) => (x.storage === 'weight' ? Object.assign(x, inChunk(sizes.chunks, x.offset)) : x);
-      for (const st of [...steps, ...(decodeSteps?.steps ?? [])]) {
+      for (const st of [...steps, ...(decodeSteps?.steps ?? []), ...(unfusedSteps?.steps ?? [])]) {
         st.binds.forEach(rebase);
         st.copies.forEach(rebase);
       }
-      [...outputs, ...(decOut?.outputs ?? [])].forEach(rebase);
+      [...outputs, ...(decOut?.outputs ?? []), ...(unfOut?.outputs ?? [])].forEach(rebase);
       buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
       if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
       buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
@@ -84,6 +89,7 @@ export class WebGPUBackend {
       };
       calls = steps.map(bind);
       if (decodeSteps) decodeCalls = decodeSteps.steps.map(bind);
+      if (unfusedSteps) unfusedCalls = unfusedSteps.steps.map(bind);
     } catch (e) {
       thrown = e; // createBuffer throws RangeError for sizes it cannot map at creation
     }
@@ -97,6 +103,7 @@ export class WebGPUBackend {
     const backend = new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
     Object.assign(backend, { manifest, fetchKernel, pipelines });
     if (dec) backend.variants.decode = { calls: decodeCalls, inputs: dec.inputs.map(ioOf), outputs: decOut.outputs };
+    if (unf) backend.variants.decode_unfused = { calls: unfusedCalls, inputs: unf.inputs.map(ioOf), outputs: unfOut.outputs };
     return backend;
   }
 
