@@ -77,7 +77,7 @@ class _Worker:
             self.proc = None
 
     def infer(self, model: onnx.ModelProto, path) -> onnx.ModelProto:
-        data = model.SerializeToString()
+        data = _without_weights(model).SerializeToString()
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
@@ -96,8 +96,40 @@ class _Worker:
             raise ShapeError(f"{path}: shape inference failed: {payload.decode(errors='replace')}")
         out = onnx.ModelProto()
         out.ParseFromString(payload)
+        del out.graph.input[len(model.graph.input):]  # the weights declared as inputs by _without_weights
         out.graph.initializer.extend(model.graph.initializer)
         return out
+
+
+_SMALL = 4096  # elements: shape arithmetic reads small int tensors; no weight of this size matters to it
+
+
+def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its large initializers declared as typed graph inputs instead of carried.
+    Inference needs only their types and shapes, and a 1.6 GB decoder copied through the pipe, parsed
+    and re-serialized by onnx in the child held several copies at once (a test machine stalled)."""
+    def small(t):
+        n = 1
+        for d in t.dims:
+            n *= d
+        return n <= _SMALL or t.data_type == onnx.TensorProto.INT64
+    g = model.graph
+    if all(small(t) for t in g.initializer):
+        return model
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    lg = light.graph
+    lg.name = g.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(lg, field).extend(getattr(g, field))
+    declared = {i.name for i in g.input}
+    for t in g.initializer:
+        if small(t):
+            lg.initializer.append(t)
+        elif t.name not in declared:
+            lg.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
 
 
 _worker = _Worker()
