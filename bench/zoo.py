@@ -206,27 +206,12 @@ def _train_digits():
 
     from nnjit.bench.datasets import digits_split
 
+    from .train_classifier import train_classifier
+
     x_tr, y_tr, x_te, y_te = digits_split()
     torch.manual_seed(_DIGITS_SEED)
-    net = _digits_net()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=_DIGITS_EPOCHS)
-    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    gen = torch.Generator().manual_seed(_DIGITS_SEED)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for _ in range(_DIGITS_EPOCHS):
-        net.train()
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), _DIGITS_BATCH):
-            idx = perm[i : i + _DIGITS_BATCH]
-            opt.zero_grad()
-            loss_fn(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(torch.from_numpy(x_te)).argmax(1).numpy() == y_te).mean())
-    return net, acc
+    return train_classifier(_digits_net(), x_tr, y_tr, x_te, y_te, seed=_DIGITS_SEED, epochs=_DIGITS_EPOCHS,
+                            batch=_DIGITS_BATCH)
 
 
 def _build_digits_cnn(out_path: Path) -> None:

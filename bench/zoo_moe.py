@@ -102,31 +102,17 @@ def train():
     """(net, held-out accuracy); deterministic: fixed seeds, one thread (the zoo builder sets it)."""
     import torch
 
+    from .train_classifier import train_classifier
+
+    def balance(net):
+        probs = net.moe.last_probs
+        chosen = torch.zeros_like(probs).scatter_(1, probs.topk(TOP_K, dim=-1).indices, 1.0)
+        return BALANCE * EXPERTS * (chosen.mean(0) / TOP_K * probs.mean(0)).sum()
+
     x_tr, y_tr, x_te, y_te = digits_flat()
     torch.manual_seed(SEED)
-    net = _net()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=EPOCHS)
-    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    gen = torch.Generator().manual_seed(SEED)
-    ce = torch.nn.CrossEntropyLoss()
-    for _ in range(EPOCHS):
-        net.train()
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), BATCH):
-            idx = perm[i:i + BATCH]
-            opt.zero_grad()
-            loss = ce(net(xt[idx]), yt[idx])
-            probs = net.moe.last_probs
-            chosen = torch.zeros_like(probs).scatter_(1, probs.topk(TOP_K, dim=-1).indices, 1.0)
-            loss = loss + BALANCE * EXPERTS * (chosen.mean(0) / TOP_K * probs.mean(0)).sum()
-            loss.backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(torch.from_numpy(x_te)).argmax(1).numpy() == y_te).mean())
-    return net, acc
+    return train_classifier(_net(), x_tr, y_tr, x_te, y_te, seed=SEED, epochs=EPOCHS, batch=BATCH,
+                            extra_loss=balance)
 
 
 def build_moe_digits(torch_export, save_onnx, single_thread, error_cls):
