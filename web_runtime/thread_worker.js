@@ -9,7 +9,7 @@ let ctl = null;
 let part = 0;
 let parts = 1;
 const fns = [];
-const SPIN_MS = 0.5;
+let spinMs = 0.5; // 0 when threads outnumber cores (wasm_threads.js spinMs)
 
 function serve() {
   let seen = Atomics.load(ctl, CTL.GEN);
@@ -17,7 +17,7 @@ function serve() {
   for (;;) {
     // Spin briefly before sleeping: the next split step of a run usually follows within a fraction
     // of a millisecond, and waking a sleeping thread (on a VM: a halted vCPU) costs about as much.
-    const until = performance.now() + SPIN_MS;
+    const until = performance.now() + spinMs;
     while (Atomics.load(ctl, CTL.GEN) === seen && performance.now() < until);
     Atomics.wait(ctl, CTL.GEN, seen);
     seen = Atomics.load(ctl, CTL.GEN);
@@ -48,7 +48,7 @@ function serve() {
 // served a slot it had not loaded). Workers may instantiate synchronously at any size.
 self.onmessage = ({ data }) => {
   try {
-    if (data.type === 'init') ({ memory, part, parts } = data), (ctl = new Int32Array(data.ctl));
+    if (data.type === 'init') ({ memory, part, parts, spinMs } = data), (ctl = new Int32Array(data.ctl));
     else if (data.type === 'load') {
       for (const { slot, module, entry } of data.kernels) {
         fns[slot] = new WebAssembly.Instance(module, { env: { memory } }).exports[entry];
