@@ -31,6 +31,9 @@ CELL_METRICS: dict[str, str] = {
     "pss_idle_mb": "MiB", "pss_peak_mb": "MiB", "pss_peak_delta_mb": "MiB", "weight_mb": "MiB", "memory_ratio": "ratio",
     "js_heap_used_mb": "MiB", "uasm_mb": "MiB",
     "max_abs_err": "abs", "max_rel_err": "rel", "adapter_software": "bool",
+    # Real data (bench/qoe_dataset.py): the task metric, and real-time accuracy on a 30 fps frame stream.
+    "top1_agreement": "share", "top1_accuracy": "share", "cosine_mean": "cos", "cosine_min": "cos",
+    "realtime_accuracy": "share", "processed_share": "share",
     # GUI load impact (bench/qoe_gui.py): FCP, LCP, load event of the reference page without / with the runtime.
     **{f"gui_{m}_{way}_ms": "ms" for m in ("fcp", "lcp", "load") for way in ("without", "with", "delta")},
 }
@@ -193,3 +196,47 @@ def accuracy(outputs: dict | None, refs: dict | None) -> dict:
             abs_err = max(abs_err, a)
             rel_err = max(rel_err, a / max(float(np.abs(ref).max()), 1e-30))
     return {"max_abs_err": abs_err, "max_rel_err": rel_err}
+
+
+TASK_METRICS = ("top1_agreement", "top1_accuracy", "cosine_mean", "cosine_min")
+REALTIME_METRICS = ("realtime_accuracy", "processed_share")
+
+
+def task(outs: np.ndarray | None, refs: dict | None, kind: str | None, na: str | None = None) -> dict:
+    """The task metric on real data: `outs` [n, ...] the runtime's first output per sample, `refs`
+    {out: onnxruntime's [n, ...], labels?: [n]}. Classifiers: top-1 agreement with onnxruntime and
+    accuracy against labels; embedding models: cosine similarity to onnxruntime's outputs."""
+    if na or outs is None or refs is None:
+        reason = NA(na or "no real data for this model")
+        return {k: reason for k in TASK_METRICS}
+    ref = np.asarray(refs["out"], np.float64).reshape(len(refs["out"]), -1)
+    got = np.asarray(outs, np.float64).reshape(ref.shape)
+    if kind == "embedding":
+        cos = (got * ref).sum(1) / np.maximum(np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1), 1e-30)
+        not_cls = NA("an embedding model: scored by cosine similarity, not top-1")
+        return {"top1_agreement": not_cls, "top1_accuracy": not_cls, "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+    top = got.argmax(1)
+    labels = refs.get("labels")
+    not_emb = NA("a classifier: scored by top-1, not cosine similarity")
+    return {"top1_agreement": float((top == ref.argmax(1)).mean()),
+            "top1_accuracy": float((top == np.asarray(labels)).mean()) if labels is not None else NA("the dataset has no labels"),
+            "cosine_mean": not_emb, "cosine_min": not_emb}
+
+
+def realtime(stream: dict | None, ref_top1: np.ndarray | None, na: str | None = None) -> dict:
+    """Real-time accuracy of a 30 fps frame stream (docs/metrics.md §5). `stream`: {fps, frames, hold,
+    runs: [{frame, end, top1}]} with times in ms from the stream's start; frame i shows sample
+    (i // hold) mod len(ref_top1), is due at i/fps and is shown at the next frame's due time with the
+    result of the latest inference finished by then (none yet: wrong)."""
+    if na or stream is None or ref_top1 is None:
+        reason = NA(na or "no real data for this model")
+        return {k: reason for k in REALTIME_METRICS}
+    fps, frames, hold = stream["fps"], stream["frames"], stream["hold"]
+    runs = sorted(stream["runs"], key=lambda r: r["end"])
+    ends = np.array([r["end"] for r in runs], dtype=float)
+    right = 0
+    for i in range(frames):
+        k = int(np.searchsorted(ends, (i + 1) * 1000.0 / fps, side="right"))
+        if k and runs[k - 1]["top1"] == int(ref_top1[(i // hold) % len(ref_top1)]):
+            right += 1
+    return {"realtime_accuracy": right / frames, "processed_share": len({r["frame"] for r in runs}) / frames}

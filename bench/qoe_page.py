@@ -36,6 +36,10 @@ class Settings:
     page_timeout_s: float = 300.0
     block_lead_ms: int = 30
     gui_loads: int = 5
+    # The real-time stream (docs/metrics.md §5): 60 frames at 30 fps, each sample held 2 frames.
+    stream_fps: int = 30
+    stream_frames: int = 60
+    stream_hold: int = 2
 
 
 class LoadError(RuntimeError):
@@ -121,6 +125,30 @@ def _decode(outputs: dict | None) -> dict | None:
             for n, o in outputs.items()}
 
 
+def _real_data(handle, kind: str, model: dict | None, s: Settings, mount) -> dict:
+    """§5's task metric on the model's real data and its real-time accuracy on a frame stream."""
+    why = {"synthetic": "synthetic runtime: no model", "tfjs": "tfjs-wasm runs the single-op microbenchmarks only"}.get(kind)
+    if not why and "dataset" not in model:
+        why = f"{model['model']}: no real data (a synthetic microbenchmark)"
+    if why:
+        return {**M.task(None, None, None, why), **M.realtime(None, None, why)}
+    from nnjit.browsers.page_runner import _write_inputs
+
+    n, output = model["dataset_n"], model["dataset_output"]
+    data_dir = Path(model["bundle"]).parent / "page-inputs"
+    data_dir.mkdir(exist_ok=True)
+    specs = _write_inputs(data_dir / "dataset.bin", dict(np.load(model["dataset"])))
+    got = handle.evaluate("o => nnjitQoe.dataset(o)", {"url": mount(data_dir) + "dataset.bin", "specs": specs, "n": n,
+                                                       "output": output}, timeout_s=s.page_timeout_s)
+    refs = dict(np.load(model["dataset_refs"]))
+    out = M.task(_decode({output: got})[output], refs, model["dataset_kind"])
+    if model["dataset_kind"] != "classifier":
+        return {**out, **M.realtime(None, None, "an embedding model: the stream is scored by top-1")}
+    stream = handle.evaluate("o => nnjitQoe.stream(o)", {"fps": s.stream_fps, "frames": s.stream_frames,
+                                                          "hold": s.stream_hold, "output": output}, timeout_s=s.page_timeout_s)
+    return {**out, **M.realtime(stream, refs["out"].reshape(n, -1).argmax(1))}
+
+
 def measure_cell(handle, server, cell: Cell, config, model: dict | None, s: Settings, sampler, emit, stage) -> None:
     """Measure `cell`; emit(metric, value | NA, unit) for each metric as it is known; stage(text) says
     what runs now (a hang is reported as the stage it hung in). Raises LoadError when the runtime
@@ -168,6 +196,9 @@ def measure_cell(handle, server, cell: Cell, config, model: dict | None, s: Sett
         emit("adapter_software", M.adapter_software(load["info"].get("gpu"), load["info"].get("backend"), kind))
         refs = dict(np.load(model["refs"])) if model else None
         for k, v in M.accuracy(to_onnx_layout(_decode(warm["outputs"]), cfg), refs).items():
+            emit(k, v)
+        stage("real data")
+        for k, v in _real_data(handle, kind, model, s, mount).items():
             emit(k, v)
         stage("inference loop with input events")
         syn = synthetic_options(cell.model) or {}

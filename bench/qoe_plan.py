@@ -1,6 +1,7 @@
 """What `nnjit bench` runs: cells (config × runtime × placement × model), the runtimes, the synthetic
 models of the fidelity tests, the --quick set, and each model's prepared files (bundle, ONNX file,
-seeded inputs, onnxruntime reference outputs) that the browser children read.
+seeded inputs, onnxruntime reference outputs, real data where the model has some) that the browser
+children read.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from nnjit.compiler.errors import NnjitError
+
+from . import qoe_dataset
 
 RUNTIMES = ("nnjit-wasm", "nnjit-webgpu", "ort-wasm", "ort-webgpu", "tfjs-wasm", "synthetic")
 DEFAULT_RUNTIMES = RUNTIMES[:5]
@@ -90,7 +93,7 @@ def prepare_model(name: str, work: Path, backends: set[str], log=print) -> dict:
     done = root / "prepared.json"
     if done.is_file():
         info = json.loads(done.read_text())
-        if set(backends) <= set(info["backends"]):
+        if set(backends) <= set(info["backends"]) and ("dataset" in info or name not in qoe_dataset.KINDS):
             return info
     onnx_path = zoo.cached(name)
     log(f"compiling {name} ({', '.join(sorted(backends))})")
@@ -100,6 +103,7 @@ def prepare_model(name: str, work: Path, backends: set[str], log=print) -> dict:
     np.savez(root / "refs.npz", **native_outputs(onnx_path, feeds))
     info = {"model": name, "onnx": str(onnx_path), "bundle": str(bundle), "inputs": str(root / "inputs.npz"),
             "refs": str(root / "refs.npz"), "backends": sorted(backends),
-            "weights_bytes": (bundle / "weights.bin").stat().st_size, "onnx_bytes": onnx_path.stat().st_size}
+            "weights_bytes": (bundle / "weights.bin").stat().st_size, "onnx_bytes": onnx_path.stat().st_size,
+            **qoe_dataset.prepare(name, root, read_manifest(bundle), onnx_path)}
     done.write_text(json.dumps(info))
     return info

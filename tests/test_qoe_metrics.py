@@ -3,6 +3,7 @@ data, without a browser."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from nnjit.bench import qoe_metrics as M
 from nnjit.bench.qoe_plan import synthetic_options
@@ -69,3 +70,33 @@ def test_resume_drops_unfinished_cells_and_a_cut_line(tmp_path):
     done = compact_for_resume(path)
     assert done == {("c", "r", "worker", "a")}
     assert [(r["model"], r["metric"]) for r in read_rows(path)] == [("a", "warm_median_ms"), ("a", "cell_status")]
+
+
+def test_task_metric_top1_and_labels_and_cosine():
+    ref = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.3, 0.3, 0.4]])
+    got = ref.copy()
+    got[3] = [0.9, 0.0, 0.1]  # one disagreement with onnxruntime
+    out = M.task(got, {"out": ref, "labels": np.array([1, 0, 1, 2])}, "classifier")
+    assert out["top1_agreement"] == 0.75 and out["top1_accuracy"] == 0.5
+    assert isinstance(out["cosine_mean"], M.NA)
+    assert isinstance(M.task(got, {"out": ref}, "classifier")["top1_accuracy"], M.NA)
+    emb = M.task(np.array([[1.0, 0.0], [1.0, 1.0]]), {"out": np.array([[1.0, 0.0], [1.0, 0.0]])}, "embedding")
+    assert emb["cosine_mean"] == pytest.approx((1 + 2 ** -0.5) / 2) and emb["cosine_min"] == pytest.approx(2 ** -0.5)
+    assert isinstance(emb["top1_agreement"], M.NA)
+    na = M.task(None, None, None, "synthetic runtime: no model")
+    assert all(isinstance(v, M.NA) and v.reason == "synthetic runtime: no model" for v in na.values())
+
+
+def test_realtime_shows_the_latest_finished_result_at_each_deadline():
+    # 30 fps → deadlines at 33.3, 66.7, 100, 133.3 ms; hold 2: frames 0,1 show sample 0, frames 2,3 sample 1.
+    ref_top1 = np.array([4, 7])
+    stream = {"fps": 30, "frames": 4, "hold": 2, "runs": [
+        {"frame": 0, "end": 50.0, "top1": 4},    # late for frame 0 (nothing shown yet: wrong), shown for frame 1: right
+        {"frame": 2, "end": 90.0, "top1": 7},    # in time for frame 2: right; still shown for frame 3: right
+    ]}
+    out = M.realtime(stream, ref_top1)
+    assert out["realtime_accuracy"] == 0.75 and out["processed_share"] == 0.5
+    # A wrong answer shown on time counts as wrong; a right one finishing after every deadline never shows.
+    stream["runs"] = [{"frame": 0, "end": 10.0, "top1": 3}, {"frame": 1, "end": 500.0, "top1": 4}]
+    assert M.realtime(stream, ref_top1)["realtime_accuracy"] == 0.0
+    assert isinstance(M.realtime(None, None, "no real data")["realtime_accuracy"], M.NA)

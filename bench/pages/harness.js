@@ -3,7 +3,7 @@
 // Inputs arrive as one binary file (each tensor at a 64-byte aligned offset, described in
 // config.inputs) so MB-sized tensors never pass through JSON; outputs go back as base64.
 
-const ARRAYS = {
+export const ARRAYS = {
   float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
   int8: Int8Array, uint8: Uint8Array, bool: Uint8Array, int16: Int16Array, uint16: Uint16Array,
   uint32: Uint32Array, uint64: BigUint64Array, float16: Uint16Array,

@@ -9,6 +9,7 @@
 // allocation, a hang).
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, loadTensors } from './harness.js';
+import { loadSamples, runDataset, runStream } from './qoe_data.js';
 import { createTfjs } from './tfjs_peer.js';
 
 const now = () => performance.now();
@@ -99,7 +100,8 @@ const RUNNERS = {
   },
 
   async nnjit({ bundleUrl, backend = 'wasm', worker = true, threads = 1, tuneMs = 0 }, tensors) {
-    const feeds = Object.fromEntries(tensors.map((t) => [t.name, { data: t.data, dims: t.shape }]));
+    const feedsOf = (ts) => Object.fromEntries(ts.map((t) => [t.name, { data: t.data, dims: t.shape }]));
+    const feeds = feedsOf(tensors);
     const t0 = now();
     const session = await Session.create(bundleUrl, { backend, worker, threads, tune: { budgetMs: tuneMs } });
     const created = now();
@@ -111,7 +113,7 @@ const RUNNERS = {
     if (backend === 'webgpu' && info.backend !== 'webgpu') throw new Error(`webgpu: the session runs on ${info.backend} (${info.fallbackReason})`);
     return {
       cold: { fetch: info.timings.fetchMs, compile: info.timings.compileMs, tune: tuneMs > 0 ? tuned - created : 0, firstRun: t1 - tuned, total: t1 - t0 },
-      run: () => session.run(feeds), last,
+      run: () => session.run(feeds), runOn: (ts) => session.run(feedsOf(ts)), last,
       info: { runtime: 'nnjit', backend: info.backend, threads: info.threads, threadsReason: info.threadsReason ?? null,
         worker: info.worker, relaxedSimd: info.relaxedSimd, tuning: tuneMs > 0, gpu: info.gpu ?? null },
       release: () => session.release(),
@@ -127,15 +129,16 @@ const RUNNERS = {
     ort.env.wasm.proxy = worker;
     const session = await ort.InferenceSession.create(modelUrl, { executionProviders: [backend], graphOptimizationLevel: 'all' });
     // With proxy, ORT transfers (detaches) the input buffers: each run gets its own copies.
-    const feeds = () => Object.fromEntries(tensors.map((t) => [t.name, new ort.Tensor(t.dtype, worker ? t.data.slice() : t.data, t.shape)]));
-    const run = async () => {
-      const out = await session.run(feeds());
+    const feeds = (ts) => Object.fromEntries(ts.map((t) => [t.name, new ort.Tensor(t.dtype, worker ? t.data.slice() : t.data, t.shape)]));
+    const runOn = async (ts) => {
+      const out = await session.run(feeds(ts));
       return Object.fromEntries(session.outputNames.map((n) => [n, { data: out[n].data, dims: out[n].dims, dtype: out[n].type }]));
     };
+    const run = () => runOn(tensors);
     const created = now();
     const last = await run();
     const t1 = now();
-    return { cold: { firstRun: t1 - created, total: t1 - t0 }, run, last,
+    return { cold: { firstRun: t1 - created, total: t1 - t0 }, run, runOn, last,
       info: { runtime: 'ort', backend, threads, worker, version: ort.env.versions?.web ?? null,
         gpu: backend === 'webgpu' ? ortAdapter(ort) : null },
       release: () => session.release() };
@@ -192,6 +195,15 @@ window.nnjitQoe = {
     }
     return { times, outputs: S.last && typeof S.last === 'object' ? await encodeOutputs(S.last) : null };
   },
+
+  // Real data (docs/metrics.md §5): each sample alone, then the same samples as a 30 fps stream.
+  async dataset({ url, specs, n, output }) {
+    if (!S.runner.runOn) throw new Error('this runtime cannot run other inputs');
+    S.samples = await loadSamples(url, specs, n);
+    return runDataset(S.runner.runOn, S.samples, output);
+  },
+
+  stream: (o) => runStream(S.runner.runOn, S.samples, o),
 
   loopStart() {
     S.looping = true;

@@ -60,12 +60,12 @@ def value(cell, metric) -> float:
 
 def test_quick_path_writes_every_metric_and_report_renders(tmp_path):
     out = tmp_path / "res"
-    p = run(bench_cmd(out, "--models", "matmul-128x768", "--runtimes", "nnjit-wasm,ort-wasm", "--warmup", "0"))
+    p = run(bench_cmd(out, "--models", "digits-cnn", "--runtimes", "nnjit-wasm,ort-wasm", "--warmup", "0"))
     assert p.returncode == 0, p.stderr[-3000:]
     rs = rows(out)
     by = cells(rs)
     browser = {k: v for k, v in by.items() if k[1] != "native"}
-    assert set(browser) == {(r, pl, "matmul-128x768") for r in ("nnjit-wasm", "ort-wasm") for pl in ("worker", "main")}
+    assert set(browser) == {(r, pl, "digits-cnn") for r in ("nnjit-wasm", "ort-wasm") for pl in ("worker", "main")}
     for key, cell in browser.items():
         assert cell["cell_status"]["status"] == "ok", (key, cell["cell_status"])
         for metric in CELL_METRICS:
@@ -74,11 +74,15 @@ def test_quick_path_writes_every_metric_and_report_renders(tmp_path):
         assert r["browser_version"] and r["nnjit_version"] and r["cpu"] and r["engine"] == "chromium"
         assert value(cell, "warm_median_ms") > 0 and value(cell, "max_rel_err") < 1e-3
         assert value(cell, "fps_median") > 0 and value(cell, "pss_idle_mb") > 50
-    nn = browser["nnjit-wasm", "worker", "matmul-128x768"]
+    for key, cell in browser.items():  # real data: the held-out digits, then a 30 fps stream of them
+        assert value(cell, "top1_agreement") == 1.0 and value(cell, "top1_accuracy") >= 0.97, key
+        assert value(cell, "processed_share") > 0.3 and value(cell, "realtime_accuracy") > 0.3, key
+        assert cell["cosine_mean"]["status"] == "n/a"
+    nn = browser["nnjit-wasm", "worker", "digits-cnn"]
     assert value(nn, "cold_fetch_ms") > 0 and value(nn, "cold_compile_ms") > 0
-    assert browser["ort-wasm", "worker", "matmul-128x768"]["cold_fetch_ms"]["status"] == "n/a"
+    assert browser["ort-wasm", "worker", "digits-cnn"]["cold_fetch_ms"]["status"] == "n/a"
     native = {k for k in by if k[1] == "native"}
-    assert native == {("onnxruntime-t1", "native", "matmul-128x768"), ("onnxruntime-t2", "native", "matmul-128x768")}
+    assert native == {("onnxruntime-t1", "native", "digits-cnn"), ("onnxruntime-t2", "native", "digits-cnn")}
     report = tmp_path / "report.html"
     p = run([sys.executable, "-m", "nnjit.cli.main", "report", str(out), "-o", str(report)])
     assert p.returncode == 0, p.stderr
