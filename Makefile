@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := chromium chromium-driver firefox-esr mesa-vulkan-drivers xvfb webkit2gtk-driver
 STAMP := .setup-stamps
 
-.PHONY: setup demo test bench bench-webgpu bench-decoders bench-moe conformance conformance-browser clean fuzz gemma test-gemma
+.PHONY: setup demo test bench bench-webgpu bench-decoders bench-moe conformance conformance-browser clean fuzz gemma test-gemma test-all
 
 setup: $(STAMP)/apt $(STAMP)/venv $(STAMP)/npm
 
@@ -47,6 +47,10 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not serial" || rc=1; \
 	$(PY) -m pytest -q -p no:cacheprovider -m serial || rc=1; \
 	exit $$rc
+
+# The same tests with the long sweeps whole (tests/tiers.py: every gemm candidate of every zoo shape, ...).
+test-all: setup
+	@NNJIT_TEST_FULL=1 $(MAKE) --no-print-directory test
 
 # Fuzz the ONNX importer/compiler and the bundle loader: NNJIT_FUZZ_EXAMPLES cases per test (default
 # 10,000, random seeds); `make test` runs a derandomized 200-case subset of the same tests.

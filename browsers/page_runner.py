@@ -245,6 +245,22 @@ class BrowserHarness:
                    profile=value.get("profile"), tuning=value.get("tuning"), tune_ms=float(value.get("tuneMs") or 0.0))
         return out
 
+    def run_bundles(self, jobs: dict[str, tuple[str | Path, dict[str, np.ndarray]]], *, backend: str = "wasm",
+                    worker: bool = True) -> dict[str, dict]:
+        """Many bundles in one page load, each created, run once on its inputs and released (the
+        conformance page). jobs: name → (bundle_dir, inputs). Returns name → {ok: True, backend,
+        outputs} or {ok: False, error: {name, message}}: one bundle's error never fails the others."""
+        with contextlib.ExitStack() as stack:
+            data_url = stack.enter_context(self.mounted(self._tmp))
+            tests = []
+            for name, (bundle_dir, inputs) in jobs.items():
+                data = self._tmp / f"inputs-{next(self._ids)}.bin"
+                stack.callback(data.unlink, missing_ok=True)
+                tests.append({"name": name, "bundleUrl": stack.enter_context(self.mounted(bundle_dir)),
+                              "inputs": _write_inputs(data, inputs), "inputsUrl": data_url + data.name})
+            value = self._drive("conformance.html", {"tests": tests, "backend": backend, "worker": worker}, {})
+        return {r["name"]: {**r, "outputs": _decode_outputs(r["outputs"])} if r["ok"] else r for r in value}
+
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
                 *, ep: str = "wasm", threads: int = 1, proxy: bool = False, warmup_ms: int = 0) -> dict:
         """The same on onnxruntime-web: `ep` 'wasm' (SIMD, `threads` threads, main thread unless `proxy`)

@@ -3,12 +3,12 @@
 import { Session } from '/nnjit/index.js';
 import { encodeOutputs, expose, loadTensors } from './harness.js';
 
-async function runBatch({ tests, backend = 'wasm' }) {
+async function runBatch({ tests, backend = 'wasm', worker = false }) {
   const results = [];
   for (const t of tests) {
     let session = null;
     try {
-      session = await Session.create(t.bundleUrl, { backend, worker: false, tune: false, threads: 1 });
+      session = await Session.create(t.bundleUrl, { backend, worker, tune: false, threads: 1 });
       const tensors = await loadTensors(t.inputsUrl, t.inputs);
       const feeds = Object.fromEntries(tensors.map((x) => [x.name, { data: x.data, dims: x.shape }]));
       const out = await session.run(feeds);

@@ -29,11 +29,13 @@ test('draws follow the softmax of a large vocabulary whose tail is far below the
   const logits = new Float32Array(50257).fill(-1000);
   logits[7] = 3; logits[130] = 2.2; logits[37] = 1; logits[50256] = 2.9;
   const pick = sampler({ temperature: 0.8, seed: 11 });
-  const counts = frequencies(pick, logits, 20000);
+  // 4000 draws (each scans all 50,257 logits): a share's standard error is at most 0.008, the bound 3 of them.
+  const n = 4000;
+  const counts = frequencies(pick, logits, n);
   assert.deepEqual([...counts.keys()].sort((a, b) => a - b), [7, 37, 130, 50256]);
   const p = softmax([3, 2.2, 1, 2.9], 0.8);
   [7, 130, 37, 50256].forEach((tok, i) => {
-    assert.ok(Math.abs(counts.get(tok) / 20000 - p[i]) < 0.015, `token ${tok}: ${counts.get(tok) / 20000} vs ${p[i]}`);
+    assert.ok(Math.abs(counts.get(tok) / n - p[i]) < 0.025, `token ${tok}: ${counts.get(tok) / n} vs ${p[i]}`);
   });
 });
 
