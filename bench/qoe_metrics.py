@@ -29,7 +29,7 @@ CELL_METRICS: dict[str, str] = {
     "idle_frame_ms": "ms", "idle_fps": "fps", "fps_median": "fps", "fps_min": "fps", "fps_ratio": "ratio",
     "late_frame_share": "share",
     "pss_idle_mb": "MiB", "pss_peak_mb": "MiB", "pss_peak_delta_mb": "MiB", "weight_mb": "MiB", "memory_ratio": "ratio",
-    "js_heap_used_mb": "MiB", "uasm_mb": "MiB",
+    "js_heap_used_mb": "MiB", "uasm_mb": "MiB", "wasm_memory_mb": "MiB", "gpu_buffer_mb": "MiB",
     "max_abs_err": "abs", "max_rel_err": "rel", "adapter_software": "bool",
     # Real data (bench/qoe_dataset.py): the task metric, and real-time accuracy on a 30 fps frame stream.
     "top1_agreement": "share", "top1_accuracy": "share", "cosine_mean": "cos", "cosine_min": "cos",
@@ -178,6 +178,18 @@ def memory(idle: dict, peak: dict, weight_bytes: int | None, page: dict, engine:
     out["uasm_mb"] = page["uasmBytes"] / MIB if page.get("uasmBytes") is not None else NA(
         f"{engine}: {page.get('uasmReason') or 'no measureUserAgentSpecificMemory'}")
     return out
+
+
+def runtime_memory(info: dict, runtime: str) -> dict:
+    """What the runtime itself says it holds (nnjit's session.info.memoryBytes): its wasm memory and
+    its GPU buffers. Peers do not say (ORT-web's wasm heap and buffers are internal)."""
+    held = info.get("memoryBytes")
+    if not held:
+        na = NA(f"{runtime}: does not report the memory it holds")
+        return {"wasm_memory_mb": na, "gpu_buffer_mb": na}
+    backend = info.get("backend")
+    return {"wasm_memory_mb": held["wasm"] / MIB if held.get("wasm") is not None else NA(f"{runtime} on {backend}: no wasm memory"),
+            "gpu_buffer_mb": held["gpu"] / MIB if held.get("gpu") is not None else NA(f"{runtime} on {backend}: no GPU buffers")}
 
 
 def accuracy(outputs: dict | None, refs: dict | None) -> dict:

@@ -214,6 +214,8 @@ def measure_cell(handle, server, cell: Cell, config, model: dict | None, s: Sett
             weights = model["weights_bytes"] if cell.runtime.startswith("nnjit") else cfg.get("weightsBytes", model["onnx_bytes"])
         for k, v in M.memory(pss_idle, sampler.peak(), weights, page_mem, config.engine, os_na=sampler.na_reason).items():
             emit(k, v)
+        for k, v in M.runtime_memory(load["info"], kind).items():
+            emit(k, v)
         stage("releasing")
         handle.evaluate("() => nnjitQoe.release()", timeout_s=30)
         for k, v in measure_gui(handle, server, cfg, s.gui_loads, config.engine, s.page_timeout_s, stage).items():

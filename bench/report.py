@@ -135,7 +135,7 @@ def tables(df) -> list[tuple[str, object]]:
                       "fps_min", "late_frame_share", "loop_runs"])))
     w["delta_by_process_type"] = _by_type(w)
     mem_cols = ["pss_idle_mb", "pss_peak_mb", "pss_peak_delta_mb", "delta_by_process_type", "weight_mb", "memory_ratio",
-                "js_heap_used_mb", "uasm_mb"]
+                "js_heap_used_mb", "uasm_mb", "wasm_memory_mb", "gpu_buffer_mb"]
     out.append(("Memory (MiB; PSS of the browser's process tree, peak − idle; ratio = delta / weight bytes)", pick(mem_cols)))
     out.append(("Accuracy vs native onnxruntime on the same inputs; on real data (top-1 agreement with onnxruntime, "
                 "top-1 accuracy vs labels, embedding cosine); real time (a 30 fps stream of the real samples)",

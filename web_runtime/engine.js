@@ -197,7 +197,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
 
   return {
     get info() {
-      return structuredClone(info);
+      return structuredClone({ ...info, memoryBytes: released ? { wasm: 0, gpu: 0 } : impl.memoryBytes });
     },
     /** Resolves to the final tuning state (at once when tuning is off, cached or has nothing to do). */
     tuned() {

@@ -91,6 +91,11 @@ export interface SessionInfo {
   /** Kernel id → the bundle file that was loaded for it (plain or relaxed variant, or WGSL). */
   kernelFiles: Record<string, string>;
   timings: { fetchMs: number; compileMs: number };
+  /**
+   * Bytes the session holds, as of create: `wasm` its WebAssembly memory (weights, arena, scratch;
+   * shared by its threads), `gpu` the sum of its GPU buffers; null for the backend it does not use.
+   */
+  memoryBytes: { wasm: number | null; gpu: number | null };
 }
 
 export interface RunStats {

@@ -115,7 +115,7 @@ const RUNNERS = {
       cold: { fetch: info.timings.fetchMs, compile: info.timings.compileMs, tune: tuneMs > 0 ? tuned - created : 0, firstRun: t1 - tuned, total: t1 - t0 },
       run: () => session.run(feeds), runOn: (ts) => session.run(feedsOf(ts)), last,
       info: { runtime: 'nnjit', backend: info.backend, threads: info.threads, threadsReason: info.threadsReason ?? null,
-        worker: info.worker, relaxedSimd: info.relaxedSimd, tuning: tuneMs > 0, gpu: info.gpu ?? null },
+        worker: info.worker, relaxedSimd: info.relaxedSimd, tuning: tuneMs > 0, gpu: info.gpu ?? null, memoryBytes: info.memoryBytes },
       release: () => session.release(),
     };
   },

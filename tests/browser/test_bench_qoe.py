@@ -80,6 +80,8 @@ def test_quick_path_writes_every_metric_and_report_renders(tmp_path):
         assert cell["cosine_mean"]["status"] == "n/a"
     nn = browser["nnjit-wasm", "worker", "digits-cnn"]
     assert value(nn, "cold_fetch_ms") > 0 and value(nn, "cold_compile_ms") > 0
+    assert value(nn, "wasm_memory_mb") >= value(nn, "weight_mb") and nn["gpu_buffer_mb"]["status"] == "n/a"
+    assert browser["ort-wasm", "worker", "digits-cnn"]["wasm_memory_mb"]["status"] == "n/a"
     assert browser["ort-wasm", "worker", "digits-cnn"]["cold_fetch_ms"]["status"] == "n/a"
     native = {k for k in by if k[1] == "native"}
     assert native == {("onnxruntime-t1", "native", "digits-cnn"), ("onnxruntime-t2", "native", "digits-cnn")}

@@ -76,6 +76,8 @@ def test_outputs_are_correct_and_kernels_run_in_a_worker(page, harness, bundles)
         # The scope that called the kernels reports itself: a worker, never the page's Window.
         assert res["stats"]["ranIn"] == "DedicatedWorkerGlobalScope"
     assert r["info"]["worker"] is True
+    held = r["info"]["memoryBytes"]  # the wasm memory: whole 64 KiB pages, no GPU buffers
+    assert held["gpu"] is None and held["wasm"] >= 65536 and held["wasm"] % 65536 == 0
 
 
 def test_main_thread_fallback_is_explicit(page, harness, bundles):

@@ -84,6 +84,8 @@ def test_madd_on_chromium_webgpu(gpu_harness, bundles):
     # The WGSL kernels run; the wasm ones are loaded (and verified) for the fallback.
     assert info["kernelFiles"] == {"g0": "kernels/g0.wgsl", "g1": "kernels/g1.wgsl",
                                    "k0": "kernels/k0.relaxed.wasm", "k1": "kernels/k1.wasm"}
+    # Its GPU buffers: weights (w, 10 floats), arena (x, y, z), staging (z), each padded to 4 bytes at least.
+    assert info["memoryBytes"]["wasm"] is None and info["memoryBytes"]["gpu"] >= 5 * 40
     for entry in r["log"]:
         np.testing.assert_allclose(z_of(entry), X * Y + W, rtol=1e-6, atol=1e-6)
         assert entry["stats"]["backend"] == "webgpu" and entry["stats"]["ranIn"] == "DedicatedWorkerGlobalScope"

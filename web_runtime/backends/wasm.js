@@ -215,6 +215,11 @@ export class WasmBackend {
     else c.fn(...c.args);
   }
 
+  /** What the session holds: the wasm memory (weights, arena, scratch; shared by its threads). */
+  get memoryBytes() {
+    return { wasm: this.memory?.buffer.byteLength ?? 0, gpu: null };
+  }
+
   destroy() {
     this.pool?.destroy();
     this.pool = null;

@@ -380,6 +380,11 @@ export class WebGPUBackend {
     else lose();
   }
 
+  /** What the session holds: its GPU buffers (weights, arena, scratch, staging, and any added later). */
+  get memoryBytes() {
+    return { wasm: null, gpu: Object.values(this.buffers).reduce((a, b) => a + (b?.size ?? 0), 0) };
+  }
+
   destroy() {
     this.released = true;
     this.device.destroy();
