@@ -36,3 +36,19 @@ def zoo_bundle(tmp_path_factory):
             compile_model(zoo.cached(name), built[key], shapes, backends=("wasm", "webgpu"))
         return built[key]
     return get
+
+
+# The longest files first (measured, 2 cores): `make test`'s `--dist loadfile` hands whole files to the
+# workers in collection order, and a long file dealt last kept one worker busy alone for a minute.
+LONGEST_FIRST = (
+    "tests/browser/test_generate.py", "tests/test_decoders.py", "tests/test_models_webgpu.py", "tests/test_ops_browser.py",
+    "tests/test_lora_merge.py", "tests/test_ops_native.py", "tests/test_models.py", "tests/browser/test_bench_remote.py",
+    "tests/browser/test_webgpu.py", "tests/test_lora_switch.py", "tests/fuzz/test_fuzz_bundle.py", "tests/test_js_units.py",
+    "tests/browser/test_lora_switch_browser.py", "tests/browser/test_tuning.py", "tests/browser/test_matrix.py",
+    "tests/test_conformance.py", "tests/browser/test_cli.py", "tests/browser/test_fuzz_manifests.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {f: i for i, f in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

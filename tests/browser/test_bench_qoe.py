@@ -74,6 +74,9 @@ def test_quick_path_writes_every_metric_and_report_renders(tmp_path):
         assert r["browser_version"] and r["nnjit_version"] and r["cpu"] and r["engine"] == "chromium"
         assert value(cell, "warm_median_ms") > 0 and value(cell, "max_rel_err") < 1e-3
         assert value(cell, "fps_median") > 0 and value(cell, "pss_idle_mb") > 50
+        for m in ("fcp", "lcp", "load"):  # GUI load impact: the reference page loaded without and with the runtime
+            assert value(cell, f"gui_{m}_without_ms") > 0 and value(cell, f"gui_{m}_with_ms") > 0, key
+            value(cell, f"gui_{m}_delta_ms")
     for key, cell in browser.items():  # real data: the held-out digits, then a 30 fps stream of them
         assert value(cell, "top1_agreement") == 1.0 and value(cell, "top1_accuracy") >= 0.97, key
         assert value(cell, "processed_share") > 0.3 and value(cell, "realtime_accuracy") > 0.3, key
