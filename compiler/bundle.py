@@ -220,6 +220,9 @@ def check_manifest(m: dict) -> dict[int, dict]:
             _rel_file(rel, f"{f}.relaxed")
         kernels[kid] = kern
 
+    strings = m.get("strings", [])
+    if not isinstance(strings, list) or not all(isinstance(x, str) for x in strings):
+        raise _fail("strings", "a list of strings (the model's string constants)", strings)
     for section in ("inputs", "outputs"):
         _check_io(m[section], section, tensors)
     _check_steps(m["steps"], "steps", tensors, kernels)
@@ -244,6 +247,8 @@ def _check_io(items: list, section: str, tensors: dict) -> None:
         t = tensors[tid]
         if tensor_bytes(dtype, _numel(shape)) != t["bytes"]:
             raise _fail(f"{f}.shape", f"{t['bytes']} bytes like tensor {tid}", f"{shape} of {dtype}")
+        if "encoding" in io and (io["encoding"] != "string" or dtype != "int32"):
+            raise _fail(f"{f}.encoding", '"string" on an int32 tensor of string ids', f"{io['encoding']!r} on {dtype}")
 
 
 def _check_steps(steps: list, section: str, tensors: dict, kernels: dict) -> None:

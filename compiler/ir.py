@@ -111,6 +111,9 @@ class Graph:
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self.opset = 17
+        # String tensors run as int32 ids (compiler/strings.py): the compile-time table, and the values holding ids.
+        self.strings: list[str] = []
+        self.string_values: set[str] = set()
 
     def value(self, name: str) -> Value:
         return self.values[name]

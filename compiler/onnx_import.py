@@ -10,6 +10,7 @@ from onnx import numpy_helper
 from .errors import ModelLoadError, NnjitError, ShapeError, UnsupportedOpError
 from .ir import Graph, Node, Value
 from .shape_inference_worker import infer_shapes
+from .strings import intern_graph
 
 _T = onnx.TensorProto
 ONNX_DTYPES = {
@@ -20,6 +21,8 @@ ONNX_DTYPES = {
     _T.BFLOAT16: "bfloat16", _T.FLOAT8E4M3FN: "float8e4m3fn", _T.FLOAT8E4M3FNUZ: "float8e4m3fnuz",
     _T.FLOAT8E5M2: "float8e5m2", _T.FLOAT8E5M2FNUZ: "float8e5m2fnuz", _T.FLOAT8E8M0: "float8e8m0",
     _T.FLOAT4E2M1: "float4e2m1", _T.INT4: "int4", _T.UINT4: "uint4", _T.INT2: "int2", _T.UINT2: "uint2",
+    # Interned to int32 ids right after import (compiler/strings.py)
+    _T.STRING: "string",
 }
 
 
@@ -141,7 +144,12 @@ def _bind_inputs(model: onnx.ModelProto, shapes: dict, path) -> None:
     for inp in model.graph.input:
         if inp.name in inits:
             continue
-        if not inp.type.HasField("tensor_type") or not inp.type.tensor_type.HasField("shape"):
+        kind = inp.type.WhichOneof("value")
+        if kind != "tensor_type":
+            raise UnsupportedOpError(f"{path}: input {inp.name!r}: expected a tensor, got a "
+                                     f"{(kind or 'untyped').removesuffix('_type')} type (sequences, maps and optionals "
+                                     "are not supported)")
+        if not inp.type.tensor_type.HasField("shape"):
             raise ShapeError(f"{path}: input {inp.name!r}: expected a tensor type with a declared shape "
                              "(rank), got none")
         dims = inp.type.tensor_type.shape.dim
@@ -199,7 +207,8 @@ def to_graph(model: onnx.ModelProto) -> Graph:
     g.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     for init in model.graph.initializer:
         arr = numpy_helper.to_array(init)
-        g.values[init.name] = Value(init.name, _np_name(arr), tuple(arr.shape), arr)
+        dtype = "string" if init.data_type == _T.STRING else _np_name(arr)
+        g.values[init.name] = Value(init.name, dtype, tuple(arr.shape), arr)
     for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
         if vi.name in g.values and g.values[vi.name].const is not None:
             continue
@@ -236,6 +245,7 @@ def import_onnx(path: str | Path, shapes: dict | None = None, bind: dict | None 
     except Exception as e:  # bad initializer data, undecodable attributes
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ModelLoadError(f"{path}: invalid ONNX model: {type(e).__name__}: {first}") from None
+    intern_graph(g, str(path))
     check_sizes(g, path, io=False)  # outputs may get their shapes only after constant folding
     return g
 

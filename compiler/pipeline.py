@@ -146,7 +146,9 @@ def io_entries(g: Graph, L, ids: dict[str, int], names: list[str], int_ranges: d
     for name in names:
         v = g.values[name]
         entry = {"name": name, "dtype": v.dtype, "shape": list(v.shape), "tensor": ids[name]}
-        if v.dtype in ("int64", "int32"):
+        if name in g.string_values:  # int32 ids of strings: the runtime interns and decodes them
+            entry["encoding"] = "string"
+        elif v.dtype in ("int64", "int32"):
             entry["int_range"] = ranges.get(name, [0, 2])
         out.append(entry)
     return out
@@ -199,6 +201,8 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
         "steps": steps,
         "kernels": table.kernels,
     }
+    if g.strings:
+        manifest["strings"] = g.strings
     bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, table.files,
                             plan.f16_ranges if weights == "f16" else None)
     summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps),
