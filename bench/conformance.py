@@ -109,17 +109,36 @@ def load_index() -> dict:
 
 # ---------------------------------------------------------------- one test
 
-def _read_pb(path: Path):
+def _read_pb(path: Path, tp=None):
+    """A test's input or output file: a TensorProto, or — for a sequence or optional value (`tp`, its
+    declared type) — a SequenceProto (a list of arrays) or OptionalProto (None or its value)."""
     import onnx
     from onnx import numpy_helper
-    t = onnx.TensorProto()
-    t.ParseFromString(path.read_bytes())
-    return numpy_helper.to_array(t)
+    kind = tp.WhichOneof("value") if tp is not None else "tensor_type"
+    proto = {"sequence_type": onnx.SequenceProto, "optional_type": onnx.OptionalProto}.get(kind, onnx.TensorProto)()
+    proto.ParseFromString(path.read_bytes())
+    if kind == "sequence_type":
+        return numpy_helper.to_list(proto)
+    if kind == "optional_type":
+        return numpy_helper.to_optional(proto)
+    return numpy_helper.to_array(proto)
 
 
 def compare(expected, actual) -> str | None:
-    """None when equal at ONNX's tolerances, else a one-line reason."""
+    """None when equal at ONNX's tolerances, else a one-line reason. Sequences (lists) and optionals
+    (None or a value) are compared element by element."""
     import numpy as np
+    if expected is None or actual is None:
+        return None if expected is None and actual is None else f"{'None' if actual is None else 'a value'} where the test has " \
+            f"{'None' if expected is None else 'a value'}"
+    if isinstance(expected, list) or isinstance(actual, list):
+        if not (isinstance(expected, list) and isinstance(actual, list)) or len(expected) != len(actual):
+            return f"a sequence of {len(actual) if isinstance(actual, list) else 'no'} items, expected {len(expected) if isinstance(expected, list) else 'a tensor'}"
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            why = compare(e, a)
+            if why:
+                return f"[{i}]: {why}"
+        return None
     if actual.shape != expected.shape:
         return f"shape {list(actual.shape)} != expected {list(expected.shape)}"
     if actual.dtype != expected.dtype:
@@ -222,8 +241,9 @@ def run_test(test_dir: str | Path, backends=("wasm", "webgpu"), webgpu_if_wasm_p
         bundle = Path(tmp) / "b"
         t0 = time.perf_counter()
         try:
-            feeds = {n: _read_pb(data / f"input_{k}.pb") for k, n in enumerate(inputs)}
-            expected = {o.name: _read_pb(data / f"output_{k}.pb") for k, o in enumerate(model.graph.output)}
+            types = {i.name: i.type for i in model.graph.input}
+            feeds = {n: _read_pb(data / f"input_{k}.pb", types[n]) for k, n in enumerate(inputs)}
+            expected = {o.name: _read_pb(data / f"output_{k}.pb", o.type) for k, o in enumerate(model.graph.output)}
         except Exception as e:  # noqa: BLE001 - optional/sequence data the tensor reader cannot load
             r = {"status": "unsupported", "reason": "test data: " + _one_line(e)}
             return {b: dict(r) for b in backends}

@@ -223,12 +223,37 @@ def check_manifest(m: dict) -> dict[int, dict]:
     strings = m.get("strings", [])
     if not isinstance(strings, list) or not all(isinstance(x, str) for x in strings):
         raise _fail("strings", "a list of strings (the model's string constants)", strings)
+    passthrough = m.get("passthrough", [])
+    if not isinstance(passthrough, list):
+        raise _fail("passthrough", "a list", passthrough)
+    for k, e in enumerate(passthrough):
+        f = f"passthrough[{k}]"
+        if not isinstance(e, dict):
+            raise _fail(f, "an object", e)
+        _get(e, "input", f, str, "a name string")
+        _get(e, "output", f, str, "a name string")
+        _check_type(e.get("type"), f"{f}.type")
     for section in ("inputs", "outputs"):
         _check_io(m[section], section, tensors)
     _check_steps(m["steps"], "steps", tensors, kernels)
     if "decoder" in m:
         _check_decoder(m["decoder"], tensors, kernels)
     return tensors
+
+
+def _check_type(t, f: str, depth: int = 0) -> None:
+    """A passthrough value's type (compiler/passthrough.py): tensor, or sequence/optional of a type."""
+    if not isinstance(t, dict) or t.get("kind") not in ("tensor", "sequence", "optional") or depth > 8:
+        raise _fail(f, "a type object with kind tensor, sequence or optional", t)
+    if t["kind"] != "tensor":
+        _check_type(t.get("elem"), f"{f}.elem", depth + 1)
+        return
+    if t.get("dtype") not in DTYPE_BYTES:
+        raise _fail(f"{f}.dtype", f"one of {', '.join(DTYPE_BYTES)}", t.get("dtype"))
+    shape = t.get("shape")
+    if shape is not None and (not isinstance(shape, list) or len(shape) > 16
+                              or not all(d is None or (_is_int(d) and 0 <= d < 2**32) for d in shape)):
+        raise _fail(f"{f}.shape", "null or a list of at most 16 dims (integers >= 0 or null)", shape)
 
 
 def _check_io(items: list, section: str, tensors: dict) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from .bundle import load_bundle
 from .errors import BundleError
 from .feeds import check_feeds
+from .passthrough import take_feeds
 from .strings import decode_outputs, encode_feeds
 from .ir import from_bytes, to_bytes
 from .wgpu_native import device
@@ -120,6 +121,7 @@ class GPUSession:
 
     def run(self, feeds: dict[str, np.ndarray], plan: str = "main") -> dict[str, np.ndarray]:
         inputs, outputs, calls = self.plans[plan]
+        feeds, passed = take_feeds(self.manifest.get("passthrough", []) if plan == "main" else [], feeds)
         feeds, table = encode_feeds(inputs, feeds, self.manifest.get("strings", []))
         checked = check_feeds(inputs, feeds)
         for spec in inputs:
@@ -127,7 +129,7 @@ class GPUSession:
             raw = to_bytes(x, spec["dtype"])
             self.dev.queue.write_buffer(self.arena, self.tensors[spec["tensor"]]["offset"], raw + bytes(_round4(len(raw)) - len(raw)))
         self.dev.queue.submit([self._encode(calls)])
-        return decode_outputs(outputs, self._read_outputs(outputs), table, self.manifest.get("strings", []))
+        return {**decode_outputs(outputs, self._read_outputs(outputs), table, self.manifest.get("strings", [])), **passed}
 
     def _read_outputs(self, outputs=None) -> dict[str, np.ndarray]:
         out = {}

@@ -114,6 +114,8 @@ class Graph:
         # String tensors run as int32 ids (compiler/strings.py): the compile-time table, and the values holding ids.
         self.strings: list[str] = []
         self.string_values: set[str] = set()
+        # Sequence/optional graph inputs passed through Identity to outputs (compiler/passthrough.py).
+        self.passthrough: list[dict] = []
 
     def value(self, name: str) -> Value:
         return self.values[name]

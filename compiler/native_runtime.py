@@ -10,6 +10,7 @@ import wasmtime
 from .bundle import load_bundle
 from .errors import BundleError
 from .feeds import check_feeds
+from .passthrough import take_feeds
 from .strings import decode_outputs, encode_feeds
 from .ir import NP_DTYPES, PACKED, from_bytes, to_bytes
 from .wasm_native import Memory
@@ -85,6 +86,7 @@ class NativeSession:
 
     def run(self, feeds: dict[str, np.ndarray], plan: str = "main") -> dict[str, np.ndarray]:
         inputs, outputs, steps = self.plans[plan]
+        feeds, passed = take_feeds(self.manifest.get("passthrough", []) if plan == "main" else [], feeds)
         feeds, table = encode_feeds(inputs, feeds, self.manifest.get("strings", []))
         checked = check_feeds(inputs, feeds)
         for spec in inputs:
@@ -104,7 +106,7 @@ class NativeSession:
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
-        return decode_outputs(outputs, {o["name"]: self._read(o) for o in outputs}, table, self.manifest.get("strings", []))
+        return {**decode_outputs(outputs, {o["name"]: self._read(o) for o in outputs}, table, self.manifest.get("strings", [])), **passed}
 
     def _switch_changed(self, s: dict) -> bool:
         """Whether the merge step `s` must run: its router picked a different set than last merged."""

@@ -10,6 +10,7 @@ from onnx import numpy_helper
 from .errors import ModelLoadError, NnjitError, ShapeError, UnsupportedOpError
 from .ir import Graph, Node, Value
 from .shape_inference_worker import infer_shapes
+from .passthrough import split as split_passthrough
 from .strings import intern_graph
 
 _T = onnx.TensorProto
@@ -235,6 +236,7 @@ def import_onnx(path: str | Path, shapes: dict | None = None, bind: dict | None 
     from .bind import freeze_inputs
     model = load_model(path)
     _check_structure(model, path)
+    passthrough = split_passthrough(model, path)
     freeze_inputs(model, bind or {}, path)
     _bind_inputs(model, shapes or {}, path)
     inferred = infer(model, path)
@@ -246,6 +248,7 @@ def import_onnx(path: str | Path, shapes: dict | None = None, bind: dict | None 
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ModelLoadError(f"{path}: invalid ONNX model: {type(e).__name__}: {first}") from None
     intern_graph(g, str(path))
+    g.passthrough = passthrough
     check_sizes(g, path, io=False)  # outputs may get their shapes only after constant folding
     return g
 

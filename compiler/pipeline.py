@@ -203,6 +203,8 @@ def compile_model(model_path, out_dir, shapes: dict | None = None, backends=("wa
     }
     if g.strings:
         manifest["strings"] = g.strings
+    if g.passthrough:
+        manifest["passthrough"] = g.passthrough
     bundle_mod.write_bundle(Path(out_dir), manifest, plan.weights, table.files,
                             plan.f16_ranges if weights == "f16" else None)
     summary = {"bundle": str(out_dir), "backends": backends, "onnx_nodes": n_onnx, "steps": len(steps),
