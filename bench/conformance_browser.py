@@ -32,8 +32,9 @@ def prepare(names: list[str], root: Path, work: Path) -> dict[str, dict]:
         inputs = [i.name for i in model.graph.input if i.name not in inits]
         data = test / "test_data_set_0"
         try:
-            feeds = {n: _read_pb(data / f"input_{k}.pb") for k, n in enumerate(inputs)}
-            expected = {o.name: _read_pb(data / f"output_{k}.pb") for k, o in enumerate(model.graph.output)}
+            types = {i.name: i.type for i in model.graph.input}
+            feeds = {n: _read_pb(data / f"input_{k}.pb", types[n]) for k, n in enumerate(inputs)}
+            expected = {o.name: _read_pb(data / f"output_{k}.pb", o.type) for k, o in enumerate(model.graph.output)}
             bound = compile_bound(test / "model.onnx", work / name, feeds, _dynamic_inputs(model))
         except NnjitError as e:
             out[name] = {"status": "unsupported", "reason": _one_line(e)}
@@ -47,15 +48,15 @@ def prepare(names: list[str], root: Path, work: Path) -> dict[str, dict]:
 
 
 def _write_feeds(path: Path, feeds: dict, model) -> list[dict]:
-    """Like page_runner._write_inputs; Cast-only dtypes (ml_dtypes arrays) as their memory image."""
-    from nnjit.browsers.page_runner import _write_inputs
+    """Like page_data.write_inputs; Cast-only dtypes (ml_dtypes arrays) as their memory image."""
+    from nnjit.browsers.page_data import write_inputs
     from nnjit.compiler.ir import CAST_ONLY_BITS, dtype_name, to_bytes
     from nnjit.compiler.onnx_import import ONNX_DTYPES
     types = {i.name: ONNX_DTYPES.get(i.type.tensor_type.elem_type) for i in model.graph.input}
-    raw = {n for n, v in feeds.items() if dtype_name(v.dtype) in CAST_ONLY_BITS}
+    raw = {n for n, v in feeds.items() if isinstance(v, np.ndarray) and dtype_name(v.dtype) in CAST_ONLY_BITS}
     plain = {n: v for n, v in feeds.items() if n not in raw}
-    specs = _write_inputs(path, plain)
-    end = max((s["offset"] + s["bytes"] for s in specs), default=0)
+    specs = write_inputs(path, plain)
+    end = max((s["offset"] + s["bytes"] for s in specs if "offset" in s), default=0)
     with open(path, "r+b") as f:
         for n in raw:
             data = to_bytes(feeds[n], types[n])
@@ -100,14 +101,14 @@ def run_batches(harness, work: Path, prepared: dict, backend: str, progress=None
 
 
 def _judge(r: dict, expected: dict, backend: str) -> dict:
-    from nnjit.browsers.page_runner import _decode_outputs
+    from nnjit.browsers.page_data import decode_outputs
     if not r["ok"]:
         e = r["error"]
         status = "unsupported" if "no webgpu kernel" in e["message"] else "error"
         return {"status": status, "reason": f"{e['name']}: {e['message'][:200]}"}
     if r["backend"] != backend:
         return {"status": "unsupported", "reason": f"ran on {r['backend']}"}
-    out = _decode_outputs(r["outputs"])
+    out = decode_outputs(r["outputs"])
     for name, want in expected.items():
         got = out.get(name)
         if got is None:

@@ -96,7 +96,7 @@ def _page_config(cell: Cell, config, model: dict | None, server, mount) -> dict:
     syn = synthetic_options(cell.model)
     if syn is not None:
         return {"runtime": "synthetic", "worker": placement_worker, **syn}
-    from nnjit.browsers.page_runner import _write_inputs
+    from nnjit.browsers.page_data import write_inputs
 
     if cell.runtime == "tfjs-wasm":
         from .tfjs_program import prepare_model
@@ -109,7 +109,7 @@ def _page_config(cell: Cell, config, model: dict | None, server, mount) -> dict:
     inputs = dict(np.load(model["inputs"]))
     data_dir = Path(model["bundle"]).parent / "page-inputs"
     data_dir.mkdir(exist_ok=True)
-    specs = _write_inputs(data_dir / "inputs.bin", inputs)
+    specs = write_inputs(data_dir / "inputs.bin", inputs)
     cfg = {"inputsUrl": mount(data_dir) + "inputs.bin", "inputs": specs, "backend": runtime_backend(cell.runtime),
            "worker": placement_worker, "threads": config.threads}
     if cell.runtime.startswith("nnjit"):
@@ -132,12 +132,12 @@ def _real_data(handle, kind: str, model: dict | None, s: Settings, mount) -> dic
         why = f"{model['model']}: no real data (a synthetic microbenchmark)"
     if why:
         return {**M.task(None, None, None, why), **M.realtime(None, None, why)}
-    from nnjit.browsers.page_runner import _write_inputs
+    from nnjit.browsers.page_data import write_inputs
 
     n, output = model["dataset_n"], model["dataset_output"]
     data_dir = Path(model["bundle"]).parent / "page-inputs"
     data_dir.mkdir(exist_ok=True)
-    specs = _write_inputs(data_dir / "dataset.bin", dict(np.load(model["dataset"])))
+    specs = write_inputs(data_dir / "dataset.bin", dict(np.load(model["dataset"])))
     got = handle.evaluate("o => nnjitQoe.dataset(o)", {"url": mount(data_dir) + "dataset.bin", "specs": specs, "n": n,
                                                        "output": output}, timeout_s=s.page_timeout_s)
     refs = dict(np.load(model["dataset_refs"]))

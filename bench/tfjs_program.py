@@ -149,7 +149,7 @@ def build(onnx_path: str | Path, input_ranks: dict[str, int]) -> tuple[dict, lis
 def prepare(onnx_path: str | Path, inputs: dict[str, np.ndarray], root: Path) -> dict:
     """Write root/program.json, root/consts.bin (each constant 64-byte aligned) and the inputs in
     TF.js layout; returns {'program', 'inputs'} (page inputs). Raises TfjsUnsupported."""
-    from nnjit.browsers.page_runner import _write_inputs
+    from nnjit.browsers.page_data import write_inputs
 
     prog, consts = build(onnx_path, {k: v.ndim for k, v in inputs.items()})
     root.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,7 @@ def prepare(onnx_path: str | Path, inputs: dict[str, np.ndarray], root: Path) ->
     (root / "consts.bin").write_bytes(bytes(blob) or bytes(4))
     prog["consts"] = specs
     feeds = {k: np.ascontiguousarray(v.transpose(NCHW_TO_NHWC)) if prog["nhwc"] else v for k, v in inputs.items()}
-    page_inputs = _write_inputs(root / "inputs.bin", feeds)
+    page_inputs = write_inputs(root / "inputs.bin", feeds)
     (root / "program.json").write_text(json.dumps(prog))
     return {"program": prog, "inputs": page_inputs}
 

@@ -10,7 +10,6 @@ run_ort_web() make a throwaway one unless given a browser or harness to reuse.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import tempfile
@@ -23,11 +22,12 @@ from nnjit.compiler.errors import BundleError
 
 from .chromium import launch_chromium
 from .firefox import launch_firefox
+from .page_data import decode_outputs
+from .page_data import write_inputs
 from .server import StaticServer
 
 # Names of the runtime's own error classes (web_runtime/errors.js): the user's input was at fault.
 RUNTIME_ERROR_NAMES = frozenset({"NnjitError", "BundleError", "InputError", "BackendError"})
-ALIGN = 64
 
 
 class PageError(RuntimeError):
@@ -78,32 +78,6 @@ def latency_stats(times: list[float]) -> dict:
         "p90": float(np.percentile(warm, 90)),
         "runs": [float(t) for t in times],
     }
-
-
-def _write_inputs(path: Path, inputs: dict[str, np.ndarray]) -> list[dict]:
-    specs, offset = [], 0
-    with open(path, "wb") as f:
-        for name, value in inputs.items():
-            value = np.asarray(value)
-            arr = np.ascontiguousarray(value).reshape(value.shape)  # ascontiguousarray makes a 0-d array 1-d
-            offset = -(-offset // ALIGN) * ALIGN
-            f.seek(offset)
-            f.write(arr.tobytes())
-            specs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset, "bytes": arr.nbytes})
-            offset += arr.nbytes
-    return specs
-
-
-def _decode_outputs(outputs: dict) -> dict[str, np.ndarray]:
-    from nnjit.compiler.ir import CAST_ONLY_BITS, from_bytes
-
-    def one(o):
-        raw = base64.b64decode(o["b64"])
-        if o["dtype"] in CAST_ONLY_BITS:  # a memory image (packed for 4/2-bit types)
-            return from_bytes(raw, o["dtype"], tuple(o["dims"]))
-        return np.frombuffer(bytearray(raw), dtype=np.dtype(o["dtype"])).reshape(o["dims"])
-
-    return {name: one(o) for name, o in outputs.items()}
 
 
 BROWSERS = ("chromium", "firefox")
@@ -173,7 +147,7 @@ class BrowserHarness:
         of a new one. `on_progress(dict)` gets the page's latest tuning progress while it runs."""
         job = next(self._ids)
         inputs_file = self._tmp / f"inputs-{job}.bin"
-        config = {**config, "inputs": _write_inputs(inputs_file, inputs)}
+        config = {**config, "inputs": write_inputs(inputs_file, inputs)}
         console: list[str] = []
         with self.mounted(self._tmp) as data_url:
             config["inputsUrl"] = data_url + inputs_file.name
@@ -211,7 +185,7 @@ class BrowserHarness:
 
     def _result(self, value: dict) -> dict:
         return {
-            "outputs": _decode_outputs(value["outputs"]),
+            "outputs": decode_outputs(value["outputs"]),
             "latency_ms": latency_stats(value["times"]),
             "create_ms": float(value["createMs"]),
             "cross_origin_isolated": bool(value["crossOriginIsolated"]),
@@ -257,9 +231,9 @@ class BrowserHarness:
                 data = self._tmp / f"inputs-{next(self._ids)}.bin"
                 stack.callback(data.unlink, missing_ok=True)
                 tests.append({"name": name, "bundleUrl": stack.enter_context(self.mounted(bundle_dir)),
-                              "inputs": _write_inputs(data, inputs), "inputsUrl": data_url + data.name})
+                              "inputs": write_inputs(data, inputs), "inputsUrl": data_url + data.name})
             value = self._drive("conformance.html", {"tests": tests, "backend": backend, "worker": worker}, {})
-        return {r["name"]: {**r, "outputs": _decode_outputs(r["outputs"])} if r["ok"] else r for r in value}
+        return {r["name"]: {**r, "outputs": decode_outputs(r["outputs"])} if r["ok"] else r for r in value}
 
     def run_ort(self, onnx_path: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
                 *, ep: str = "wasm", threads: int = 1, proxy: bool = False, warmup_ms: int = 0) -> dict:
