@@ -103,6 +103,25 @@ def _native_table(df) -> tuple[str, object]:
             "through wgpu-py on this machine's adapter", nat)
 
 
+def _run_facts(df):
+    """When and where the run was measured, and how its cells ended."""
+    import pandas as pd
+
+    t = pd.to_datetime(df["time"], utc=True, errors="coerce").dropna()
+    status = df[(df["metric"] == "cell_status") & (df["config"] != "native")]["status"].value_counts()
+    first = df.iloc[0]
+    facts = [("rows from", t.min().strftime("%Y-%m-%d %H:%M UTC") if len(t) else "n/a"),
+             ("rows until", t.max().strftime("%Y-%m-%d %H:%M UTC") if len(t) else "n/a"),
+             ("span", f"{(t.max() - t.min()).total_seconds() / 60:.0f} min" if len(t) else "n/a"),
+             ("machine", f"{first.get('host', '')}: {first.get('cpu', '')}, {first.get('cores', '')} cores, "
+                         f"{first.get('mem_gib', '')} GiB, {first.get('os', '')}"),
+             ("configurations", str(df[df["config"] != "native"]["config"].nunique())),
+             ("browser cells", ", ".join(f"{k} {v}" for k, v in status.items()) or "none")]
+    for engine, g in df[df["config"] != "native"].groupby("engine"):
+        facts.append((f"{engine} version", ", ".join(sorted(set(g["browser_version"].dropna().astype(str)) - {""})) or "n/a"))
+    return pd.DataFrame(facts, columns=["fact", "value"])
+
+
 def tables(df) -> list[tuple[str, object]]:
     import pandas as pd
 
@@ -115,7 +134,7 @@ def tables(df) -> list[tuple[str, object]]:
     w["native_baseline"] = [b[1] for b in base]
     w["ratio_vs_native"] = w["warm_median_ms"] / w["native_ms"]
     w["input_delay_p95"] = _delay_p95(w)
-    out = []
+    out = [("Run", _run_facts(df))]
     head = w.groupby(["engine", "backend", "runtime", "placement"], dropna=False).agg(
         cells=("config", "size"), ratio_vs_native=("ratio_vs_native", "median"),
         fps_median=("fps_median", "median"), input_delay_p95_ms=("input_delay_p95", "median"),
