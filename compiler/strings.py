@@ -15,6 +15,8 @@ from .errors import InputError, UnsupportedOpError
 
 COMPARES = ("Equal",)
 # Ops that only move, pick or repeat elements: on ids they do what they do on the strings.
+# Which inputs hold the elements (the others are indices, shapes, conditions); Equal and Concat: all.
+DATA_INPUTS = {"Where": (1, 2)}
 MOVES = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Gather", "GatherElements",
          "GatherND", "Concat", "Slice", "Expand", "Tile", "Split", "Where", "Compress")
 
@@ -75,11 +77,16 @@ def intern_graph(g, source: str) -> None:
         gives = [o for o in n.outputs if o in g.string_values]
         if not takes and not gives:
             continue
-        if n.op in COMPARES or (n.op in MOVES and not (gives and not takes)):
-            continue
-        what = f"input {takes[0]!r}" if takes else f"output {gives[0]!r}"
-        raise UnsupportedOpError(f"{source}: node {n.name} ({n.op}): {what} is a string tensor; strings are compiled "
-                                 f"only for {', '.join(COMPARES)} and data movement ({', '.join(MOVES)})")
+        if n.op not in COMPARES + MOVES:
+            what = f"input {takes[0]!r}" if takes else f"output {gives[0]!r}"
+            raise UnsupportedOpError(f"{source}: node {n.name} ({n.op}): {what} is a string tensor; strings are compiled "
+                                     f"only for {', '.join(COMPARES)} and data movement ({', '.join(MOVES)})")
+        # Ids mean nothing next to numbers: every data input of the node is a string, or the model is wrong.
+        data = [i for k, i in enumerate(n.inputs) if i and (k in DATA_INPUTS.get(n.op, (0,)) or n.op in ("Equal", "Concat"))]
+        mixed = [i for i in data if i not in g.string_values]
+        if mixed or (n.op in MOVES and gives and not takes):
+            raise UnsupportedOpError(f"{source}: node {n.name} ({n.op}): input {(mixed or data)[0]!r} is not a string "
+                                     f"tensor, but {'its other data inputs are' if mixed else 'its output is'}")
     g.strings = table.strings
 
 

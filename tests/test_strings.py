@@ -127,3 +127,14 @@ def test_encoding_on_a_float_tensor_is_a_bundle_error(bundle, tmp_path):
     (bad / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match=r"outputs\[0\]\.encoding: expected \"string\" on an int32 tensor of string ids"):
         NativeSession(bad)
+
+
+def test_a_string_beside_a_number_is_refused(tmp_path):
+    """Ids compared with numbers would be a silent wrong answer: an ill-typed Equal is named instead."""
+    g = helper.make_graph([helper.make_node("Equal", ["a", "k"], ["z"])], "mixed", [helper.make_tensor_value_info("a", S, [3])],
+                          [helper.make_tensor_value_info("z", TensorProto.BOOL, [3])],
+                          [numpy_helper.from_array(np.array([0, 1, 2], np.int32), "k")])
+    from onnx import save
+    save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"\(Equal\): input .k. is not a string tensor, but its other data inputs are"):
+        compile_model(tmp_path / "m.onnx", tmp_path / "b", backends=("wasm",))
