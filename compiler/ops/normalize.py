@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
 from ..ir import Node
 from .common import Lowering, broadcast_strides, contiguous_strides, lowers, norm_axis
 

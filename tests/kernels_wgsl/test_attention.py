@@ -6,7 +6,7 @@ import pytest
 from nnjit.compiler.codegen.wgsl import build
 from nnjit.compiler.wgpu_native import run_kernel
 
-from tests.kernels.test_attention import GRID, KV_CASES, attention_case, kv_positions, pos_array, ref_attention
+from tests.kernels.test_attention import GRID, KV_CASES, attention_case, kv_positions, ref_attention
 
 
 def run_attention(params, inputs, schedule=None):
