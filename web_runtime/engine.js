@@ -114,7 +114,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   const { manifest } = bundle;
   const compileMs = impl.compileMs;
   bundle.weights = null; // on the GPU now, or in the wasm memory: never kept twice
-  const io = (v) => ({ name: v.name, dtype: v.dtype, shape: [...v.shape] });
+  const io = (v) => ({ name: v.name, dtype: v.dtype, shape: [...v.shape], ...(v.encoding ? { encoding: v.encoding } : {}) });
   const ranIn = globalThis.constructor?.name ?? 'unknown';
   const info = {
     backend: gpu ? 'webgpu' : 'wasm',
@@ -131,6 +131,8 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     decoder: manifest.decoder ? (({ decode, layers, ...d }) => ({ ...d, layers: layers.length }))(manifest.decoder) : null,
     decodeInputs: manifest.decoder ? manifest.decoder.decode.inputs.map(io) : null,
     outputs: manifest.outputs.map(io),
+    strings: manifest.strings ?? [],
+    passthrough: manifest.passthrough ?? [],
     kernelFiles: Object.fromEntries(Object.values(bundle.kernels).flatMap((m) => [...m].map(([id, k]) => [id, k.file]))),
     timings: { fetchMs: bundle.fetchMs, compileMs },
     moe: moeState && { policy: moeState.policy, residentExperts: moeState.R, residentExpertBytes: moeState.residentExpertBytes,

@@ -3,6 +3,7 @@
 // never transferred away or modified).
 import { InputError } from './errors.js';
 import { DTYPES, arrayLength, fmtShape, numel } from './dtypes.js';
+import { StringTable, encodeStrings } from './values.js';
 
 function describe(v) {
   if (v === null || v === undefined) return String(v);
@@ -131,8 +132,12 @@ function toBuffer(spec, value) {
   return arr.buffer;
 }
 
-/** `inputs`: the session's input metadata. Returns input name → ArrayBuffer, or throws InputError. */
-export function prepareFeeds(feeds, inputs) {
+/**
+ * `inputs`: the session's input metadata; `strings`: the model's string constants. Returns input name →
+ * ArrayBuffer, or throws InputError. String inputs become ids in a table kept (not enumerable) as
+ * `.table`, which the run's string outputs are read back through.
+ */
+export function prepareFeeds(feeds, inputs, strings = []) {
   if (!feeds || typeof feeds !== 'object' || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
     throw new InputError(`run() expects an object mapping input names to tensors, got ${describe(feeds)}`);
   }
@@ -141,9 +146,13 @@ export function prepareFeeds(feeds, inputs) {
     if (!inputs.some((i) => i.name === name)) throw new InputError(`unknown input "${name}": the model's inputs are ${names}`);
   }
   const out = {};
+  let table = null;
   for (const spec of inputs) {
-    if (!(spec.name in feeds)) throw new InputError(`missing input "${spec.name}": expected ${spec.dtype} ${fmtShape(spec.shape)}`);
-    out[spec.name] = toBuffer(spec, feeds[spec.name]);
+    const what = spec.encoding === 'string' ? 'string' : spec.dtype;
+    if (!(spec.name in feeds)) throw new InputError(`missing input "${spec.name}": expected ${what} ${fmtShape(spec.shape)}`);
+    if (spec.encoding === 'string') out[spec.name] = encodeStrings(spec, feeds[spec.name], (table ??= new StringTable(strings)));
+    else out[spec.name] = toBuffer(spec, feeds[spec.name]);
   }
+  if (table) Object.defineProperty(out, 'table', { value: table, enumerable: false });
   return out;
 }

@@ -6,11 +6,20 @@ export interface TensorInfo {
   name: string;
   dtype: DType;
   shape: number[];
+  /** 'string': a string tensor (int32 ids inside); run() takes and returns string[] for it. */
+  encoding?: 'string';
 }
+
+/** A sequence / optional value's declared type (docs/bundle.md passthrough). */
+export type ValueType =
+  | { kind: 'tensor'; dtype: DType; shape: (number | null)[] | null }
+  | { kind: 'sequence' | 'optional'; elem: ValueType };
+/** A sequence (array of tensors) or optional (null or its value) fed to or returned from a passthrough. */
+export type PassValue = null | { data: FeedData; dims: number[]; dtype?: DType } | PassValue[];
 
 /** What run() accepts per input. int64 inputs also take Int32Array or integer arrays (converted). */
 export type FeedData = Float32Array | BigInt64Array | Int32Array | Uint8Array | number[] | bigint[] | boolean[];
-export type Feed = FeedData | { data: FeedData; dims?: number[] };
+export type Feed = FeedData | string[] | { data: FeedData | string[]; dims?: number[] } | PassValue;
 
 export interface DataTypeMap {
   float32: Float32Array;
@@ -96,6 +105,10 @@ export interface SessionInfo {
    * shared by its threads), `gpu` the sum of its GPU buffers; null for the backend it does not use.
    */
   memoryBytes: { wasm: number | null; gpu: number | null };
+  /** The model's string constants: ids 0.. of every run's string table. */
+  strings: string[];
+  /** Sequence / optional inputs passed through Identity to outputs, with their declared types. */
+  passthrough: { input: string; output: string; type: ValueType }[];
 }
 
 export interface RunStats {

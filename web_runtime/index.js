@@ -5,6 +5,7 @@
 import { BackendError, BundleError, InputError, NnjitError, reviveError } from './errors.js';
 import { DTYPES, numel, tensorBytes } from './dtypes.js';
 import { prepareFeeds } from './feeds.js';
+import { StringTable, decodeStrings, takePassthrough } from './values.js';
 
 export { NnjitError, BundleError, InputError, BackendError };
 
@@ -59,7 +60,8 @@ class WorkerChannel {
 function exactFeeds(feeds, inputs) {
   if (!feeds || typeof feeds !== 'object' || Object.keys(feeds).length !== inputs.length) return null;
   const out = {};
-  for (const { name, dtype, shape } of inputs) {
+  for (const { name, dtype, shape, encoding } of inputs) {
+    if (encoding) return null;
     let v = feeds[name];
     if (v && !ArrayBuffer.isView(v) && typeof v === 'object' && 'data' in v) {
       if (v.dims !== undefined && !(Array.isArray(v.dims) && v.dims.length === shape.length && v.dims.every((d, i) => d === shape[i]))) return null;
@@ -211,7 +213,8 @@ export class Session {
     io.tail = new Promise((r) => { release = r; });
     await prev;
     try {
-      const ready = exactFeeds(feeds, this.#info.inputs) ?? prepareFeeds(feeds, this.#info.inputs);
+      const { rest, outputs: passed } = takePassthrough(this.#info.passthrough, feeds);
+      const ready = exactFeeds(rest, this.#info.inputs) ?? prepareFeeds(rest, this.#info.inputs, this.#info.strings);
       for (const { name, offset, bytes } of io.inputs.layout) {
         const v = ready[name];
         new Uint8Array(io.inputs.buffer, offset, bytes).set(ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v));
@@ -239,7 +242,7 @@ export class Session {
         new Uint8Array(outs[i].buffer).set(new Uint8Array(io.outputs.buffer, offset, bytes));
         result[o.name] = { data: outs[i], dims: [...o.shape], dtype: o.dtype };
       });
-      return result;
+      return this.#finish(result, ready, passed);
     } finally {
       release();
     }
@@ -248,7 +251,8 @@ export class Session {
   /** feeds: input name → typed array or {data, dims}. Resolves to output name → {data, dims, dtype}. */
   async run(feeds) {
     if (this.#io) return this.#runShared(feeds);
-    const buffers = prepareFeeds(feeds, this.#info.inputs);
+    const { rest, outputs: passed } = takePassthrough(this.#info.passthrough, feeds);
+    const buffers = prepareFeeds(rest, this.#info.inputs, this.#info.strings);
     const { outputs, stats, state } = await this.#channel.call('run', { feeds: buffers }, Object.values(buffers));
     Object.assign(this.#info, state);
     this.lastRunStats = stats;
@@ -256,7 +260,17 @@ export class Session {
     for (const o of this.#info.outputs) {
       result[o.name] = { data: new DTYPES[o.dtype].Array(outputs[o.name]), dims: [...o.shape], dtype: o.dtype };
     }
-    return result;
+    return this.#finish(result, buffers, passed);
+  }
+
+  /** String outputs read through this run's table (its feeds', else the model's constants), plus the passthrough outputs. */
+  #finish(result, ready, passed) {
+    for (const o of this.#info.outputs) {
+      if (o.encoding !== 'string') continue;
+      const table = ready.table ?? new StringTable(this.#info.strings);
+      result[o.name] = { data: decodeStrings(result[o.name].data, table), dims: [...o.shape], dtype: 'string' };
+    }
+    return Object.assign(result, passed);
   }
 
   /**

@@ -10,7 +10,7 @@ async function runBatch({ tests, backend = 'wasm', worker = false }) {
     try {
       session = await Session.create(t.bundleUrl, { backend, worker, tune: false, threads: 1 });
       const tensors = await loadTensors(t.inputsUrl, t.inputs);
-      const feeds = Object.fromEntries(tensors.map((x) => [x.name, { data: x.data, dims: x.shape }]));
+      const feeds = Object.fromEntries(tensors.map((x) => [x.name, 'value' in x ? x.value : { data: x.data, dims: x.shape }]));
       const out = await session.run(feeds);
       results.push({ name: t.name, ok: true, backend: session.info.backend, outputs: await encodeOutputs(out) });
     } catch (err) {

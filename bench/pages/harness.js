@@ -18,7 +18,9 @@ export async function loadTensors(url, specs) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`inputs: HTTP ${res.status} at ${url}`);
   const buf = await res.arrayBuffer();
-  return specs.map(({ name, dtype, shape, offset, bytes }) => {
+  return specs.map(({ name, dtype, shape, offset, bytes, strings, value }) => {
+    if (strings) return { name, dtype, shape, data: strings };
+    if (value !== undefined) return { name, value: fromJson(value) };
     const Arr = ARRAYS[dtype];
     // An empty tensor may sit at an offset past the file's end (nothing was written there).
     return { name, dtype, shape, data: bytes ? new Arr(buf, offset, bytes / Arr.BYTES_PER_ELEMENT) : new Arr(0) };
@@ -38,8 +40,26 @@ export function toBase64(typed) {
 /** {name: {data, dims, dtype}} → {name: {dtype, dims, b64}} */
 export async function encodeOutputs(outputs) {
   const out = {};
-  for (const [name, t] of Object.entries(outputs)) out[name] = { dtype: t.dtype, dims: [...t.dims], b64: await toBase64(t.data) };
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t === null || Array.isArray(t)) out[name] = { value: await toJson(t) };
+    else if (t.dtype === 'string') out[name] = { dtype: 'string', dims: [...t.dims], strings: t.data };
+    else out[name] = { dtype: t.dtype, dims: [...t.dims], b64: await toBase64(t.data) };
+  }
   return out;
+}
+
+// Sequence / optional values (browsers/page_data.py): null, arrays, tensors as {dtype, shape|dims, b64}.
+function fromJson(v) {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map(fromJson);
+  const bin = Uint8Array.from(atob(v.b64), (c) => c.charCodeAt(0));
+  return { data: new ARRAYS[v.dtype](bin.buffer, 0, bin.byteLength / ARRAYS[v.dtype].BYTES_PER_ELEMENT), dims: v.shape };
+}
+
+async function toJson(v) {
+  if (v === null) return null;
+  if (Array.isArray(v)) return Promise.all(v.map(toJson));
+  return { dtype: v.dtype, dims: [...v.dims], b64: await toBase64(v.data) };
 }
 
 /** Call `once` n times back to back; latency of each call in ms (performance.now, page clock). */
