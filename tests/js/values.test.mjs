@@ -44,3 +44,14 @@ test('bad passthrough feeds are InputErrors naming the input and the item', () =
   bad({ s: [], o: { data: new Int32Array(3), dims: [3] } }, /input "o": expected shape tensor\(int32 \[2\]\) holding its data, got dims \[3\]/);
   bad({ s: [{ data: new Float32Array(4), dims: [3] }] }, /input "s"\[0\]: .* got dims \[3\] for 4 elements/);
 });
+
+test('prepareFeeds interns string inputs and keeps the table off the transferable buffers', async () => {
+  const { prepareFeeds } = await import('../../web_runtime/feeds.js');
+  const inputs = [{ name: 'a', dtype: 'int32', shape: [3], encoding: 'string' }, { name: 'x', dtype: 'float32', shape: [2] }];
+  const out = prepareFeeds({ a: ['q', 'cat', 'q'], x: [1, 2] }, inputs, ['cat']);
+  assert.deepEqual([...new Int32Array(out.a)], [1, 0, 1]);
+  assert.deepEqual(out.table.strings, ['cat', 'q']);
+  assert.equal(Object.values(out).length, 2); // not enumerable: never posted or transferred
+  assert.throws(() => prepareFeeds({ a: new Int32Array(3), x: [1, 2] }, inputs, []), /input "a": expected string data \(string\[\]\), got Int32Array/);
+  assert.throws(() => prepareFeeds({ x: [1, 2] }, inputs, []), /missing input "a": expected string \[3\]/);
+});
