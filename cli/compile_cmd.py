@@ -66,5 +66,6 @@ def main(args) -> int:
               f"{s['folded']} constants folded) in {s['seconds']} s")
         print(f"memory: weights {s['weights_bytes'] / 2**20:.2f} MiB (weights.bin {s['weights_file_bytes'] / 2**20:.2f} MiB), "
               f"arena {s['arena_bytes'] / 2**20:.2f} MiB "
-              f"vs {s['intermediate_bytes'] / 2**20:.2f} MiB of intermediates ({saved:.0%} saved by reuse)")
+              f"vs {s['intermediate_bytes'] / 2**20:.2f} MiB of intermediates "
+              + (f"({saved:.0%} saved by reuse)" if saved >= 0 else "(only 256-byte alignment padding: nothing to reuse)"))
     return 0

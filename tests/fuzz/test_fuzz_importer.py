@@ -141,9 +141,9 @@ def test_cli_exits_2_with_one_named_line(tmp_path):
         "dangling.onnx": helper.make_model(helper.make_graph(
             [helper.make_node("Relu", ["nope"], ["y"])], "g", [], [helper.make_tensor_value_info("y", T.FLOAT, [3])]),
             opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
-        "string.onnx": helper.make_model(helper.make_graph(
-            [helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", T.STRING, [3])],
-            [helper.make_tensor_value_info("y", T.STRING, [3])]), opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
+        "string.onnx": helper.make_model(helper.make_graph(  # reading a string's text: refused by name
+            [helper.make_node("Cast", ["x"], ["y"], to=T.FLOAT)], "g", [helper.make_tensor_value_info("x", T.STRING, [3])],
+            [helper.make_tensor_value_info("y", T.FLOAT, [3])]), opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
     }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
