@@ -199,6 +199,10 @@ def _check_steps(steps: list, section: str, tensors: dict, kernels: dict) -> Non
         kid = s.get("kernel")
         if not isinstance(kid, str) or kid not in kernels:
             raise _fail(f"{f}.kernel", "the id of a listed kernel", kid)
+        # Runtimes branch on the family (a LoRA-Switch merge may be skipped): it must be the kernel's.
+        fam = s.get("family")
+        if not isinstance(fam, str) or fam != kernels[kid].get("family", fam):
+            raise _fail(f"{f}.family", f"the family of kernel {kid} ({kernels[kid].get('family')!r})", fam)
         cands = s.get("candidates", {})
         if not isinstance(cands, dict):
             raise _fail(f"{f}.candidates", "an object (backend → kernel ids)", cands)

@@ -56,6 +56,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     if model.ir_version <= 0 or not model.graph.output or (not model.graph.node and not model.graph.output):
         raise ModelLoadError(f"{path}: not an ONNX model (no IR version or graph outputs; "
                              f"{len(data)} bytes, truncated or another format?)")
+    _check_text(model, path)
     try:
         onnx.checker.check_model(_with_unknown_output_shapes(model))
     except Exception as e:  # ValidationError, and decode errors from fields with bad UTF-8
@@ -66,6 +67,22 @@ def load_model(path: str | Path) -> onnx.ModelProto:
             raise UnsupportedOpError(f"{path}: node {n.name or '?'} uses op {n.domain}::{n.op_type}; "
                                      "only the standard ai.onnx domain is supported")
     return model
+
+
+def _check_text(model: onnx.ModelProto, path) -> None:
+    """protobuf hands a string field holding invalid UTF-8 back as bytes: name the field, here."""
+    g = model.graph
+    fields = [("graph.name", g.name)]
+    for k, n in enumerate(g.node):
+        fields += [(f"node {k} name", n.name), (f"node {k} op_type", n.op_type), (f"node {k} domain", n.domain)]
+        fields += [(f"node {k} input", x) for x in n.input] + [(f"node {k} output", x) for x in n.output]
+        fields += [(f"node {k} attribute name", a.name) for a in n.attribute]
+    for kind, items in (("input", g.input), ("output", g.output), ("value_info", g.value_info), ("initializer", g.initializer)):
+        fields += [(f"graph {kind} name", v.name) for v in items]
+    fields += [("opset_import domain", o.domain) for o in model.opset_import]
+    for where, v in fields:
+        if not isinstance(v, str):
+            raise ModelLoadError(f"{path}: invalid ONNX model: {where} is not UTF-8 text ({bytes(v)[:40]!r})")
 
 
 def _with_unknown_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
