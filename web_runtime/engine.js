@@ -42,8 +42,8 @@ function deviceClassOf(info) {
  * and 'tuned' events (the worker forwards them to the page).
  */
 /**
- * How many threads a wasm session gets: `requested` (default: the device's cores) where the page
- * allows shared memory, else 1, with the reason.
+ * How many threads a wasm session gets: `requested` (default: the device's cores, and never more) where
+ * the page allows shared memory, else 1, with the reason.
  */
 function threadCount(requested) {
   const want = requested ?? globalThis.navigator?.hardwareConcurrency ?? 1;
@@ -58,6 +58,15 @@ function threadCount(requested) {
   if (reason) {
     console.warn(`nnjit: running wasm on 1 thread instead of ${want}: ${reason}`);
     return { threads: 1, reason };
+  }
+  // More threads than cores only queue for them: every split step waits for its slowest part, and a
+  // part whose thread has no core waits a whole time slice (Firefox, 4 threads on 2 cores: a model
+  // that took 0.1 ms stalled for minutes). Run one thread per core.
+  const cores = globalThis.navigator?.hardwareConcurrency;
+  if (Number.isInteger(cores) && cores >= 1 && want > cores) {
+    reason = `${want} threads requested, the device has ${cores} cores: running ${cores}`;
+    console.warn(`nnjit: ${reason}`);
+    return { threads: cores, reason };
   }
   return { threads: want, reason: null };
 }

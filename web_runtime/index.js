@@ -122,7 +122,8 @@ export class Session {
    * (undefined = when supported; it picks the wasm kernels, which a WebGPU session keeps for its fallback),
    * tune: {budgetMs (default 30000; 0 = off), onProgress({done, total, bestSoFar: {ms, defaultMs}, elapsedMs})}
    * or false. Tuning starts in the background at once; see tuned(). threads: wasm threads (default
-   * navigator.hardwareConcurrency; 1 with a console warning where the page is not cross-origin isolated).
+   * navigator.hardwareConcurrency, and never more; 1 with a console warning where the page is not
+   * cross-origin isolated).
    * moe: a parameter committee for MoE bundles (docs/moe.md): {residentExperts | budgetBytes, policy
    * ('swap' | 'substitute' | 'skip'), plan (the object `nnjit moe-plan` wrote)}; wasm backend only.
    */
