@@ -115,7 +115,9 @@ def _run_facts(df):
              ("span", f"{(t.max() - t.min()).total_seconds() / 60:.0f} min" if len(t) else "n/a"),
              ("machine", f"{first.get('host', '')}: {first.get('cpu', '')}, {first.get('cores', '')} cores, "
                          f"{first.get('mem_gib', '')} GiB, {first.get('os', '')}"),
-             ("configurations", str(df[df["config"] != "native"]["config"].nunique())),
+             ("configurations", f"{df[df['config'] != 'native']['config'].nunique()} in the results, "
+                                f"{df[(df['metric'] == 'cell_status') & (df['config'] != 'native') & (df['status'] != 'n/a')]['config'].nunique()} "
+                                "with a cell that ran (not n/a)"),
              ("browser cells", ", ".join(f"{k} {v}" for k, v in status.items()) or "none")]
     for engine, g in df[df["config"] != "native"].groupby("engine"):
         versions = set(g["browser_version"].dropna().astype(str)) - {""} if "browser_version" in g else set()
