@@ -162,11 +162,7 @@ def _bind_inputs(model: onnx.ModelProto, shapes: dict, path) -> None:
     for inp in model.graph.input:
         if inp.name in inits:
             continue
-        kind = inp.type.WhichOneof("value")
-        if kind != "tensor_type":
-            raise UnsupportedOpError(f"{path}: input {inp.name!r}: expected a tensor, got a "
-                                     f"{(kind or 'untyped').removesuffix('_type')} type (sequences, maps and optionals "
-                                     "are not supported)")
+        # Non-tensor inputs are gone by now (compiler/passthrough.py split them off or refused them).
         if not inp.type.tensor_type.HasField("shape"):
             raise ShapeError(f"{path}: input {inp.name!r}: expected a tensor type with a declared shape "
                              "(rank), got none")

@@ -20,6 +20,19 @@ def chromium_gpu():
 
 
 @pytest.fixture(scope="session")
+def gpu_session():
+    """compiler.gpu_runtime.GPUSession where wgpu-py finds an adapter (lavapipe here), else a skip."""
+    pytest.importorskip("wgpu")
+    from nnjit.compiler.gpu_runtime import GPUSession
+    from nnjit.compiler.wgpu_native import device
+    try:
+        device()
+    except RuntimeError as e:
+        pytest.skip(str(e))
+    return GPUSession
+
+
+@pytest.fixture(scope="session")
 def zoo_bundle(tmp_path_factory):
     """zoo_bundle(name, shapes) → a bundle (WASM and WebGPU kernels) of that zoo model, compiled once
     per session for each distinct binding of its dynamic dims."""

@@ -70,15 +70,8 @@ def test_wasm_passes_sequences_and_optionals_through(bundle):
     check(s.run({"a": A, "s": S}), None)  # an optional input may be left out
 
 
-def test_webgpu_passes_them_through(bundle):
-    pytest.importorskip("wgpu")
-    from nnjit.compiler.gpu_runtime import GPUSession
-    from nnjit.compiler.wgpu_native import device
-    try:
-        device()
-    except RuntimeError as e:
-        pytest.skip(str(e))
-    check(GPUSession(bundle).run({"a": A, "s": S, "o": O}), O)
+def test_webgpu_passes_them_through(bundle, gpu_session):
+    check(gpu_session(bundle).run({"a": A, "s": S, "o": O}), O)
 
 
 @pytest.mark.parametrize("feeds, msg", [

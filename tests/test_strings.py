@@ -90,16 +90,9 @@ def test_wasm_compares_and_moves_strings(bundle, seed):
     check(out, np.array([x.decode() if isinstance(x, bytes) else x for x in a2], dtype=object), np.array(["w1"], dtype=object))
 
 
-def test_webgpu_compares_and_moves_strings(bundle):
-    pytest.importorskip("wgpu")
-    from nnjit.compiler.gpu_runtime import GPUSession
-    from nnjit.compiler.wgpu_native import device
-    try:
-        device()
-    except RuntimeError as e:
-        pytest.skip(str(e))
+def test_webgpu_compares_and_moves_strings(bundle, gpu_session):
     a, b = words(N, 7), np.array(["émigré"], dtype=object)
-    check(GPUSession(bundle).run({"a": a, "b": b}), a, b)
+    check(gpu_session(bundle).run({"a": a, "b": b}), a, b)
 
 
 def test_an_op_reading_the_text_is_refused_by_name(tmp_path):
