@@ -170,8 +170,8 @@ def render(rows: list[dict], command: str, rounds: int, reps: int, n_new: int, l
             "without adapters; 'switch': the LoRA-Switch decode plan; 'unfused': the same model with "
             "NNJIT_LORA_SWITCH=0. Engines: wasm in headless Chromium (1 thread) and in wasmtime; WebGPU on Chromium's "
             "SwiftShader and on wgpu-py's lavapipe — both CPU (software) adapters, no GPU here. All variants give the "
-            "same tokens (asserted). On wasm a skipped merge is a host compare of k indices; on WebGPU the merge "
-            "launch runs every token and each workgroup returns at once when the gate holds the set.\n\n"
+            "same tokens (asserted). A gate step compares the router's k indices with the merged set; on wasm the host "
+            "then skips the merge call, on WebGPU the merge is dispatched indirectly with 0 workgroups.\n\n"
             "| engine | rank | variant | ms/token | p10–p90 | vs base | merges / decoded tokens |\n|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:

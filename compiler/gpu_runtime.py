@@ -89,14 +89,28 @@ class GPUSession:
             self.plans["decode_unfused"] = (unfused["inputs"], unfused["outputs"], self._calls(unfused["steps"], kernels))
 
     def _calls(self, steps: list[dict], kernels: dict) -> list:
-        calls = []
+        """(pipeline, bind group, dispatch, step) per step; dispatch is [x, y, z], or for a LoRA-Switch
+        merge the buffer its gate step writes the indirect arguments to (docs/lora_switch.md): a buffer
+        of its own, since one read as INDIRECT may not be writable storage (the arena) in that dispatch."""
+        calls, go = [], None
+        usage = self.wgpu.BufferUsage
         for st in steps:
             cands = st["candidates"]["webgpu"]
             kid = next((c for c in cands if kernels[c].get("device_class", "any") in ("any", self.device_class)), cands[0])
             pipe = self.pipelines[kid]
             entries = [{"binding": i, "resource": self._range(a)} for i, a in enumerate(st["args"])]
+            dispatch = kernels[kid]["dispatch"]
+            if st["family"] == "lora_switch":
+                if go is None:
+                    raise BundleError(f"manifest.json: step {st.get('id')} (lora_switch) must follow its lora_switch_gate step")
+                self.dev.queue.write_buffer(go, 16, np.array(dispatch, np.uint32).tobytes())  # the grid to launch
+                dispatch = go
+            go = None
+            if st["family"] == "lora_switch_gate":
+                go = self.dev.create_buffer(size=32, usage=usage.STORAGE | usage.INDIRECT | usage.COPY_DST | usage.COPY_SRC)
+                entries[2]["resource"] = {"buffer": go, "offset": 0, "size": 32}
             bind = self.dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
-            calls.append((pipe, bind, kernels[kid]["dispatch"], st))
+            calls.append((pipe, bind, dispatch, st))
         return calls
 
     def _range(self, tid: int) -> dict:
@@ -115,9 +129,18 @@ class GPUSession:
         for pipe, bind, dispatch, _ in (self.calls if steps is None else steps):
             p.set_pipeline(pipe)
             p.set_bind_group(0, bind)
-            p.dispatch_workgroups(*dispatch)
+            if isinstance(dispatch, list):
+                p.dispatch_workgroups(*dispatch)
+            else:
+                p.dispatch_workgroups_indirect(dispatch, 0)
         p.end()
         return enc.finish()
+
+    def merge_grids(self, plan: str = "decode") -> list[list[int]]:
+        """The indirect arguments each LoRA-Switch merge of `plan` launched with in the last run: [0, 0, 0]
+        when its gate found the set unchanged (no workgroup ran), else the merge's grid."""
+        return [np.frombuffer(self.dev.queue.read_buffer(d, 0, 12), np.uint32).tolist()
+                for _, _, d, _ in self.plans[plan][2] if not isinstance(d, list)]
 
     def run(self, feeds: dict[str, np.ndarray], plan: str = "main") -> dict[str, np.ndarray]:
         inputs, outputs, calls = self.plans[plan]

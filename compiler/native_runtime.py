@@ -49,9 +49,8 @@ class NativeSession:
                 raise BundleError(f"{rel}: kernel {k['id']}: export 'run' is not a function")
             self.fns[k["id"]] = fn
         self.tensors = {t["id"]: t for t in m["tensors"]}
-        # LoRA-Switch (docs/lora_switch.md): the adapter set each merge step last merged, and the count
-        # of merges run and skipped (a token whose set did not change needs none).
-        self.switch_sets: dict[int, tuple] = {}
+        # LoRA-Switch (docs/lora_switch.md): merges run and skipped (a token whose set did not change
+        # needs none; the gate step right before each merge step says which).
         self.stats = {"merge_dispatches": 0, "merge_skipped": 0}
         # A decoder bundle has a second plan (decoder.decode) over the same memory: docs/decoders.md.
         self.plans = {"main": (m["inputs"], m["outputs"], self._plan(m["steps"], kernels))}
@@ -76,6 +75,9 @@ class NativeSession:
             if len(params) != len(s["args"]):
                 raise BundleError(f"manifest.json: step {s.get('id')} args: expected {len(params)} tensor ids "
                                   f"for kernel {kid}, got {len(s['args'])}")
+            if s["family"] == "lora_switch" and (not plan or plan[-1][0]["family"] != "lora_switch_gate"):
+                raise BundleError(f"manifest.json: step {s.get('id')} (lora_switch) must follow its lora_switch_gate "
+                                  f"step, got {plan[-1][0]['family'] if plan else 'nothing'} before it")
             plan.append((s, fn))
         return plan
 
@@ -96,8 +98,10 @@ class NativeSession:
                 self.mem.view(self.addr(spec["tensor"]), (len(raw),), np.uint8)[...] = np.frombuffer(raw, np.uint8)
             else:
                 self.mem.view(self.addr(spec["tensor"]), x.shape, x.dtype)[...] = x
+        prev = None
         for s, fn in steps:
-            if s["family"] == "lora_switch" and not self._switch_changed(s):
+            before, prev = prev, s
+            if s["family"] == "lora_switch" and not self._switch_go(before):
                 continue
             if self.moe is not None and self.moe.run_step(s, fn):
                 continue
@@ -108,16 +112,11 @@ class NativeSession:
                 raise BundleError(f"step {s.get('id')} ({s.get('op')} {s.get('node')}): kernel trapped: {msg}") from None
         return {**decode_outputs(outputs, {o["name"]: self._read(o) for o in outputs}, table, self.manifest.get("strings", [])), **passed}
 
-    def _switch_changed(self, s: dict) -> bool:
-        """Whether the merge step `s` must run: its router picked a different set than last merged."""
-        t = self.tensors[s["args"][0]]
-        ids = tuple(sorted(self.mem.view(self.addr(t["id"]), tuple(t["shape"]), NP_DTYPES[t["dtype"]]).reshape(-1).tolist()))
-        if self.switch_sets.get(s["id"]) == ids:
-            self.stats["merge_skipped"] += 1
-            return False
-        self.switch_sets[s["id"]] = ids
-        self.stats["merge_dispatches"] += 1
-        return True
+    def _switch_go(self, gate_step: dict | None) -> bool:
+        """Whether a merge step must run: the verdict its gate step (the step before it) wrote in go[0]."""
+        go = int(self.mem.view(self.addr(gate_step["args"][2]), (1,), np.int32)[0])
+        self.stats["merge_dispatches" if go else "merge_skipped"] += 1
+        return bool(go)
 
     def _read(self, o: dict) -> np.ndarray:
         if o["dtype"] in PACKED:

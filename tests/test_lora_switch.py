@@ -70,18 +70,35 @@ def test_switch_equals_onnxruntime_over_64_tokens_and_merges_only_on_change(bund
 
 
 def test_webgpu_native_switch_equals_onnxruntime_and_gate_counts(bundles):
-    """wgpu-py on lavapipe: the merge launch runs every token and returns at once when the gate holds the set."""
+    """wgpu-py on lavapipe: the gate step writes the merge's indirect dispatch arguments each token — the
+    merge's grid when the router's set changed, 0 workgroups when it did not — and the gate counts merges."""
     from nnjit.compiler.gpu_runtime import GPUSession
 
     src, out, _, _ = bundles
     gpu = GPUSession(out / "switch")
+    grids = []
+    run = gpu.run
+
+    def run_and_record(feeds, plan="main"):
+        res = run(feeds, plan)
+        if plan == "decode":
+            grids.append(gpu.merge_grids(plan))
+        return res
+
+    gpu.run = run_and_record
     r = Decoder(gpu).run(PROMPT, Sampling(max_new_tokens=N_NEW))
     ref = OrtDecoder(src).greedy(PROMPT, N_NEW)
     assert r["tokens"] == ref["tokens"] and _rel(r["logits"], ref["logits"]) <= 1e-4
+    sets = _router_sets(src, PROMPT + ref["tokens"][:-1])[len(PROMPT):]
+    assert len(grids) == len(sets) and all(len(g) == 1 for g in grids)  # one merge step per decode plan
+    for i, ((grid,), ids) in enumerate(zip(grids, sets)):
+        changed = i == 0 or ids != sets[i - 1]
+        assert (grid != [0, 0, 0]) == changed, (i, grid)
+    launched = sum(g != [0, 0, 0] for (g,) in grids)
     native = NativeSession(out / "switch")
     Decoder(native).run(PROMPT, Sampling(max_new_tokens=N_NEW))
     merges, valid, *held = gate_words(gpu)
-    assert merges == native.stats["merge_dispatches"] and valid == 1 and len(held) == 2
+    assert merges == launched == native.stats["merge_dispatches"] and valid == 1 and len(held) == 2
     assert gate_words(native) == [merges, valid, *held]  # the wasm commit kernel keeps the same gate
 
 

@@ -52,8 +52,6 @@ function threadCount(requested) {
   let reason = null;
   if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') {
     reason = 'the page is not cross-origin isolated (serve it with COOP: same-origin and COEP: require-corp), so there is no shared memory';
-  } else if (typeof globalThis.WorkerGlobalScope === 'undefined') {
-    reason = 'the session runs on the page\'s main thread ({worker: false}), which may not block to wait for helper threads';
   }
   if (reason) {
     console.warn(`nnjit: running wasm on 1 thread instead of ${want}: ${reason}`);
@@ -91,7 +89,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
   let bundle;
   let impl = null;
   let moeState = null;
-  let switchStats = null; // LoRA-Switch merges run and skipped (lora_switch.js)
+  let switchStats = null; // LoRA-Switch merge counter (lora_switch.js attachSwitch)
   let switchPick = null; // and the decode strategy timed on this device
   try {
     // A bundle compiled with --backend webgpu alone has no wasm kernels: no fallback then.
@@ -114,7 +112,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     if (moe && !impl) ({ bundle, state: moeState } = prepareMoe(bundle, moe));
     impl ??= await WasmBackend.create({ ...bundle, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], decodeUnfusedPlan: bundle.plans['wasm:decode_unfused'], kernels: bundle.kernels.wasm, ...wasmExtras });
     if (moeState) await attachMoe(impl, moeState);
-    if (impl instanceof WasmBackend) switchStats = attachSwitch(impl, bundle.tensors);
+    switchStats = attachSwitch(impl);
     switchPick = await pickStrategy(impl, bundle.manifest.decoder, switchStats);
   } catch (e) {
     gpu?.device.destroy();
@@ -155,7 +153,7 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
     try {
       weights = await fetchWeights(opened);
       impl = await WasmBackend.create({ ...bundle, weights, plan: bundle.plans.wasm, decodePlan: bundle.plans['wasm:decode'], decodeUnfusedPlan: bundle.plans['wasm:decode_unfused'], kernels: bundle.kernels.wasm, ...wasmExtras });
-      switchStats = attachSwitch(impl, bundle.tensors);
+      switchStats = attachSwitch(impl);
       switchPick = await pickStrategy(impl, bundle.manifest.decoder, switchStats);
       info.loraSwitch = switchPick;
     } catch (e) {
@@ -235,11 +233,12 @@ export async function createEngine(url, { backend = 'wasm', relaxedSimd, tune = 
         if (!['auto', 'switch', 'unfused'].includes(loraSwitch)) throw new InputError(`loraSwitch: expected 'auto', 'switch' or 'unfused', got ${JSON.stringify(loraSwitch)}`);
         const strategy = loraSwitch === 'auto' ? switchPick?.strategy : loraSwitch;
         if (strategy === 'unfused') rest.decodeVariant = 'decode_unfused';
-        const before = switchStats && { ...switchStats };
+        const before = await switchStats?.count();
         const result = await generate(b, manifest.decoder, promptIds, rest, (token, index) => emit('token', { stream, token, index }));
         if (before) {
-          result.mergeDispatches = switchStats.mergeDispatches - before.mergeDispatches;
-          result.mergeSkipped = switchStats.mergeSkipped - before.mergeSkipped;
+          const after = await switchStats.count();
+          result.mergeDispatches = after.merges - before.merges;
+          result.mergeSkipped = after.skipped - before.skipped;
         }
         return { result, state: state() };
       });

@@ -154,7 +154,7 @@ export interface GenerateStats {
   prefillTokensPerS: number;
   decodeTokensPerS: number | null;
   logits?: Float32Array[];
-  /** LoRA-Switch bundles on wasm (docs/lora_switch.md): decode steps that merged adapters / skipped the merge (set unchanged). */
+  /** LoRA-Switch bundles (docs/lora_switch.md), wasm and WebGPU: decode steps that merged adapters / skipped the merge (set unchanged). */
   mergeDispatches?: number;
   mergeSkipped?: number;
 }

@@ -1,35 +1,64 @@
-// LoRA-Switch (docs/lora_switch.md) on the wasm backend: the decode plan's `lora_switch` step rebuilds
-// every switched projection's merged weights for the adapter set the router just picked. A token
-// whose set equals the one last merged needs no merge: the host reads the k indices from wasm memory
-// (a few bytes, right after the router's steps wrote them) and skips the call, counting both.
+// LoRA-Switch (docs/lora_switch.md): the decode plan's `lora_switch_gate` step compares the router's set
+// with the one the merged weights hold, and the `lora_switch` step right after it rebuilds them. On wasm
+// the host reads the gate's verdict (a word of wasm memory) and skips the merge call; on WebGPU the gate
+// writes the merge's indirect dispatch arguments, 0 workgroups when the set did not change, so the GPU
+// skips it without a read-back, and the gate's first word counts the merges launched.
+import { BundleError } from './errors.js';
 
-/** Wrap every lora_switch call of `backend` (a WasmBackend); returns the live counters. */
-export function attachSwitch(backend, tensors) {
-  const stats = { mergeDispatches: 0, mergeSkipped: 0 };
+/** The gate call before each merge call of every plan of `backend`, checked: [[gate, merge], ...]. */
+export function switchPairs(backend) {
+  const pairs = [];
   for (const variant of Object.values(backend.variants)) {
-    for (const call of variant.calls) {
-      if (call.step.family !== 'lora_switch') continue;
-      const ids = tensors.get(call.step.args[0]);
-      const stride = ids.dtype === 'int64' ? 2 : 1; // an index is far below 2^31: its low word is enough
-      const k = ids.shape[ids.shape.length - 1];
-      let merged = null; // the set the merged weights hold; null until the first merge
-      call.host = (c) => {
-        const words = new Int32Array(backend.memory.buffer, c.args[0], k * stride);
-        const set = [];
-        for (let j = 0; j < k; j++) set.push(words[j * stride]);
-        const key = set.sort((a, b) => a - b).join(',');
-        if (key === merged) {
-          stats.mergeSkipped++;
-          return;
-        }
-        if (c.slot !== undefined) backend.pool.run(c.slot, c.part, c.args);
-        else c.fn(...c.args);
-        merged = key;
-        stats.mergeDispatches++;
-      };
-    }
+    variant.calls.forEach((call, i) => {
+      if (call.step.family !== 'lora_switch') return;
+      const gate = variant.calls[i - 1];
+      if (gate?.step.family !== 'lora_switch_gate') {
+        throw new BundleError(`manifest.json: step ${call.step.id} (lora_switch) must follow its lora_switch_gate step, got ${gate ? gate.step.family : 'nothing'} before it`);
+      }
+      pairs.push([gate, call]);
+    });
   }
-  return stats;
+  return pairs;
+}
+
+/**
+ * Count a LoRA-Switch bundle's merges; on wasm also skip the merge calls the gate says are not needed.
+ * Returns null for other bundles, else {count(): Promise<{merges, skipped}>} (totals since the session
+ * started; WebGPU reads the gate's counter back, one small copy, and counts decode runs here) and
+ * invalidate(): mark the gate invalid, so that the next decode run merges (the same set again, if the
+ * router picks it: the weights stay exact).
+ */
+export function attachSwitch(backend) {
+  const pairs = switchPairs(backend);
+  if (!pairs.length) return null;
+  if (!backend.memory) {
+    const [gate] = pairs[0];
+    const at = gate.binds[1]; // the gate tensor: [merges run, valid, ids...]
+    return {
+      async count() {
+        const [merges] = await backend.readWords(at.storage, at.offset, 1);
+        return { merges, skipped: (backend.runs.decode ?? 0) - merges };
+      },
+      invalidate: () => backend.writeWords(at.storage, at.offset + 4, [0]),
+    };
+  }
+  const stats = { merges: 0, skipped: 0 };
+  for (const [gate, call] of pairs) {
+    call.host = (c) => {
+      if (new Int32Array(backend.memory.buffer, gate.args[2], 1)[0] === 0) {
+        stats.skipped++;
+        return;
+      }
+      if (c.slot !== undefined) backend.pool.run(c.slot, c.part, c.args);
+      else c.fn(...c.args);
+      stats.merges++;
+    };
+  }
+  const valid = pairs.map(([gate]) => gate.args[1] + 4);
+  return {
+    count: async () => ({ ...stats }),
+    invalidate: () => valid.forEach((at) => { new Int32Array(backend.memory.buffer, at, 1)[0] = 0; }),
+  };
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
@@ -37,35 +66,34 @@ const ids64 = (list) => new BigInt64Array(list.map((v) => BigInt(v))).buffer;
 
 /**
  * The on-device choice between the bundle's two one-token plans (compiler/switch_jit.py does the same
- * natively): time 'decode' over tokens spread across the vocabulary (their sets mostly differ: merges),
- * 'decode' on one repeated token (skips) and 'decode_unfused'. Position −1: kvwrite skips it and
- * attention answers zeros, so the KV caches are untouched; the merged weights and their gate always
- * describe the set they hold, so any mix of the two plans stays exact. `stats` (wasm) counts the merges
- * the timed runs made; without it (WebGPU, no read-back) every spread run is taken to have merged, which
- * understates the merge when some spread tokens share a set (an error towards 'switch'; reading the
- * gate's merge counter back once after these runs would fix it). The pick assumes every token may change
- * the set (f = 1): 'switch' wins when even then it is faster. Returns null for a bundle without both plans.
+ * natively): time 'decode' with the gate invalidated before each run (every run merges, whatever the
+ * router picks), 'decode' on one repeated token (skips) and 'decode_unfused'. Position −1: kvwrite skips
+ * it and attention answers zeros, so the KV caches are untouched; the merged weights and their gate
+ * always describe the set they hold, so any mix of the two plans stays exact. The pick assumes every
+ * token may change the set (f = 1): 'switch' wins when even then it is faster. `mergedShare`: the share
+ * of the forced runs the gate counted as merges (1 unless a run failed to merge). Returns null for a
+ * bundle without both plans.
  */
-export async function pickStrategy(backend, dec, stats = null, reps = 7) {
-  if (!dec?.decode_unfused || !backend.variants?.decode_unfused) return null;
-  const run = (variant, token) => backend.run({ [dec.token_input]: ids64([token]), [dec.position_input]: ids64([-1]) }, null, variant);
-  const spread = Array.from({ length: reps + 1 }, (_, i) => (i * 7919) % dec.vocab);
-  const timed = async (variant, tokens) => {
-    await run(variant, tokens[0]); // warm-up
-    const before = stats?.mergeDispatches ?? 0;
+export async function pickStrategy(backend, dec, counter, reps = 7) {
+  if (!counter || !dec?.decode_unfused || !backend.variants?.decode_unfused) return null;
+  const token = 0;
+  const run = (variant) => backend.run({ [dec.token_input]: ids64([token]), [dec.position_input]: ids64([-1]) }, null, variant);
+  const timed = async (variant, force = false) => {
+    await run(variant); // warm-up
+    const before = (await counter.count()).merges;
     const t = [];
-    for (const tok of tokens.slice(1)) {
+    for (let i = 0; i < reps; i++) {
+      if (force) counter.invalidate();
       const t0 = performance.now();
-      await run(variant, tok);
+      await run(variant);
       t.push(performance.now() - t0);
     }
-    return { ms: median(t), merged: stats ? (stats.mergeDispatches - before) / t.length : 1 };
+    return { ms: median(t), merged: ((await counter.count()).merges - before) / reps };
   };
-  const changing = await timed('decode', spread);
-  const skipMs = (await timed('decode', new Array(reps + 1).fill(spread[reps]))).ms;
-  const unfusedMs = (await timed('decode_unfused', spread)).ms;
-  // changing = skip + rate·(merge − skip)
-  const mergeMs = changing.merged > 0 ? skipMs + (changing.ms - skipMs) / changing.merged : changing.ms;
+  const merging = await timed('decode', true);
+  const skipMs = (await timed('decode')).ms;
+  const unfusedMs = (await timed('decode_unfused')).ms;
+  const mergeMs = merging.ms;
   const crossoverF = mergeMs > skipMs ? (unfusedMs - skipMs) / (mergeMs - skipMs) : (unfusedMs >= skipMs ? Infinity : -Infinity);
-  return { strategy: crossoverF >= 1 ? 'switch' : 'unfused', mergeMs, skipMs, unfusedMs, crossoverF, mergedShare: changing.merged };
+  return { strategy: crossoverF >= 1 ? 'switch' : 'unfused', mergeMs, skipMs, unfusedMs, crossoverF, mergedShare: merging.merged };
 }

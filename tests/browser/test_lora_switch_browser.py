@@ -50,13 +50,23 @@ def test_wasm_switch_matches_native_and_counts_merges(harness, switch):
 
 
 def test_webgpu_switch_matches_onnxruntime(gpu_harness, switch):
-    """SwiftShader: the merge launch runs each token and returns at once while the gate holds the set."""
+    """SwiftShader: the gate step's indirect dispatch launches the merge only on tokens whose set changed;
+    the page counts them from the gate's counter, as the native runner counts its merge calls."""
     from nnjit.bench.decoder_ref import OrtDecoder
 
     ref = OrtDecoder(zoo.cached("gpt2-tiny-switch")).greedy(PROMPT, N_GPU)
+    sess = NativeSession(switch)
+    Decoder(sess).run(PROMPT, Sampling(max_new_tokens=N_GPU))
     for strategy in ("switch", "unfused"):
         v = generate_in_page(gpu_harness, switch, PROMPT, Sampling(max_new_tokens=N_GPU), return_logits=True,
                              backend="webgpu", lora_switch=strategy)
         assert v["info"]["backend"] == "webgpu" and v["info"]["loraSwitch"]["strategy"] in ("switch", "unfused")
         assert v["tokens"] == ref["tokens"]
         assert np.abs(v["logits"] - ref["logits"]).max() <= 1e-4 * np.abs(ref["logits"]).max()
+        r = v["runs"][0]
+        if strategy == "unfused":
+            assert r["mergeDispatches"] == 0
+            continue
+        assert abs(r["mergeDispatches"] - sess.stats["merge_dispatches"]) <= 1  # the first token: see the wasm test
+        assert r["mergeDispatches"] + r["mergeSkipped"] == N_GPU - 1, (r, sess.stats)
+        assert 0 < v["info"]["loraSwitch"]["mergedShare"] <= 1

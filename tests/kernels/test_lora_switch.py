@@ -97,3 +97,20 @@ def test_commit_records_the_set_and_counts_changes(ids_dtype):
     assert _commit([1, 3], [1, 1, 3, 1], ids_dtype) == [1, 1, 3, 1]  # same set: nothing to record
     assert _commit([1, 2], [1, 1, 3, 1], ids_dtype) == [2, 1, 1, 2]
     assert _commit([0, 4, 2], [9, 1, 2, 4, 1], ids_dtype) == [10, 1, 0, 4, 2]
+
+
+def _gate(ids, gate, ids_dtype: str = "int64"):
+    code, _ = wasm.build("lora_switch_gate", {"k": len(ids), "ids_dtype": ids_dtype})
+    (go,) = run_kernel(code, [np.array(ids, ids_dtype), np.asarray(gate, np.int32)], [((8,), np.int32)],
+                       out_init=[np.full(8, 9, np.int32)])
+    return go.tolist()
+
+
+@pytest.mark.parametrize("ids_dtype", ["int64", "int32"])
+def test_gate_says_whether_the_merge_must_run(ids_dtype):
+    # go[0]: 1 = merge (no valid gate, or another set), 0 = same set in any order; the other words untouched.
+    assert _gate([3, 1], [0, 0, 0, 0], ids_dtype) == [1] + [9] * 7
+    assert _gate([1, 3], [5, 1, 3, 1], ids_dtype) == [0] + [9] * 7
+    assert _gate([1, 2], [5, 1, 3, 1], ids_dtype) == [1] + [9] * 7
+    assert _gate([2, 0, 7], [5, 1, 7, 2, 0], ids_dtype) == [0] + [9] * 7
+    assert _gate([2, 0, 7], [5, 1, 7, 2, 1], ids_dtype) == [1] + [9] * 7

@@ -54,3 +54,21 @@ def test_commit_records_the_set_and_counts_changes(ids_dtype):
     assert _commit([3, 1], [0, 0, 0, 0], ids_dtype) == [1, 1, 3, 1]
     assert _commit([1, 3], [1, 1, 3, 1], ids_dtype) == [1, 1, 3, 1]
     assert _commit([1, 2], [1, 1, 3, 1], ids_dtype) == [2, 1, 1, 2]
+
+
+def _gate(ids, gate, ids_dtype: str = "int64"):
+    text, dispatch, _ = build("lora_switch_gate", {"k": len(ids), "ids_dtype": ids_dtype})
+    (go,) = run_kernel(text, dispatch, [np.array(ids, ids_dtype), np.asarray(gate, np.int32)], [((8,), np.uint32)],
+                       out_init=[np.array([9, 9, 9, 9, 37, 5, 1, 9], np.uint32)])
+    return go.tolist()
+
+
+@pytest.mark.parametrize("ids_dtype", ["int64", "int32"])
+def test_gate_writes_the_merge_grid_or_zero_workgroups(ids_dtype):
+    # go = indirect dispatch arguments: the merge's grid (words 4-6) when the set changed, else 0 workgroups.
+    grid, none, rest = [37, 5, 1], [0, 0, 0], [9, 37, 5, 1, 9]
+    assert _gate([3, 1], [0, 0, 0, 0], ids_dtype) == grid + rest
+    assert _gate([1, 3], [5, 1, 3, 1], ids_dtype) == none + rest
+    assert _gate([1, 2], [5, 1, 3, 1], ids_dtype) == grid + rest
+    assert _gate([2, 0, 7], [5, 1, 7, 2, 0], ids_dtype) == none + rest
+    assert _gate([2, 0, 7], [5, 1, 7, 2, 1], ids_dtype) == grid + rest

@@ -3,7 +3,7 @@
 // 256-byte aligned range of one of them (docs/kernels_wgsl.md), so pipelines and bind groups are
 // made once. A run writes the inputs, records every dispatch and the output copies in one command
 // buffer, submits once and maps one staging buffer.
-import { BackendError, InputError } from '../errors.js';
+import { BackendError, BundleError, InputError } from '../errors.js';
 import { createPipelines } from './webgpu_device.js';
 import { bufferSizes, inChunk, pad4, planSteps } from './webgpu_layout.js';
 
@@ -56,6 +56,28 @@ export class WebGPUBackend {
     const unfOut = unf ? stagedOf(unf.outputs) : null;
     const staged = Math.max(mainStaged, decOut?.bytes ?? 0, unfOut?.bytes ?? 0);
 
+    // LoRA-Switch (docs/lora_switch.md): a gate step writes its merge step's indirect dispatch arguments
+    // (0 workgroups when the set did not change) to a small buffer of its own: a buffer read as INDIRECT
+    // may not be writable storage in that dispatch, and the merge writes the arena.
+    const indirect = {};
+    const wireIndirect = (list, variant) => list?.forEach((s, i) => {
+      if (s.step.family === 'lora_switch') {
+        const gate = list[i - 1];
+        if (gate?.step.family !== 'lora_switch_gate') {
+          throw new BundleError(`manifest.json: step ${s.step.id} (lora_switch) must follow its lora_switch_gate step, got ${gate ? gate.step.family : 'nothing'} before it`);
+        }
+        s.indirect = gate.binds[2].storage;
+      }
+      if (s.step.family === 'lora_switch_gate') {
+        const key = `go:${variant}:${s.step.id}`;
+        indirect[key] = true;
+        s.binds[2] = { storage: key, offset: 0, size: 32 };
+      }
+    });
+    wireIndirect(steps, 'main');
+    wireIndirect(decodeSteps?.steps, 'decode');
+    wireIndirect(unfusedSteps?.steps, 'decode_unfused');
+
     // Allocation failures and invalid bind groups surface here, with sizes, rather than as a first run that falls back.
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
@@ -82,6 +104,7 @@ export class WebGPUBackend {
       buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
       if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
       buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
+      for (const key of Object.keys(indirect)) buffers[key] = device.createBuffer({ label: key, size: 32, usage: U.STORAGE | U.INDIRECT | U.COPY_DST });
       const bind = (s) => {
         const { pipeline, layout } = pipelines.get(s.kernel);
         const entries = s.binds.map((b, j) => ({ binding: j, resource: { buffer: buffers[b.storage], offset: b.offset, size: b.size } }));
@@ -101,6 +124,7 @@ export class WebGPUBackend {
         + `scratch ${scratchBytes} bytes) and bind groups: ${failed.message}`);
     }
     const backend = new WebGPUBackend(device, info, buffers, calls, inputs, outputs, compileMs);
+    for (const c of [...calls, ...(decodeCalls ?? []), ...(unfusedCalls ?? [])]) backend.#setGrid(c);
     Object.assign(backend, { manifest, fetchKernel, pipelines });
     if (dec) backend.variants.decode = { calls: decodeCalls, inputs: dec.inputs.map(ioOf), outputs: decOut.outputs };
     if (unf) backend.variants.decode_unfused = { calls: unfusedCalls, inputs: unf.inputs.map(ioOf), outputs: unfOut.outputs };
@@ -111,6 +135,8 @@ export class WebGPUBackend {
     Object.assign(this, { device, info, buffers, calls, inputs, outputs, compileMs });
     /** Other plans over the same buffers: a decoder's 'decode'. The main plan is the prefill. */
     this.variants = { main: { calls, inputs, outputs } };
+    /** Runs per plan ('main', 'decode', ...): LoRA-Switch counts decode runs against merges (lora_switch.js). */
+    this.runs = {};
     /** Why the GPU is unusable (device lost, uncaptured error), or null. */
     this.failure = null;
     this.released = false;
@@ -130,6 +156,7 @@ export class WebGPUBackend {
     const v = this.variants[variant];
     if (!v) throw new BackendError(`the bundle has no "${variant}" plan`);
     this.#checkFeeds(feeds, v.inputs);
+    this.runs[variant] = (this.runs[variant] ?? 0) + 1;
     return this.#guarded(async () => {
       this.#upload(feeds, v.inputs);
       const enc = this.device.createCommandEncoder();
@@ -273,7 +300,35 @@ export class WebGPUBackend {
   }
 
   async apply(group, id) {
-    for (const i of group.steps) this.calls[i] = await this.#rebound(this.calls[i], id);
+    for (const i of group.steps) {
+      this.calls[i] = await this.#rebound(this.calls[i], id);
+      this.#setGrid(this.calls[i]);
+    }
+  }
+
+  /** An indirectly dispatched call's grid, where its gate step copies it from (words 4–6 of the buffer). */
+  #setGrid(c) {
+    if (c.indirect) this.device.queue.writeBuffer(this.buffers[c.indirect], 16, new Uint32Array(c.dispatch));
+  }
+
+  /** Write int32 `words` at `offset` of buffer `storage`, ahead of the next submit. */
+  writeWords(storage, offset, words) {
+    this.device.queue.writeBuffer(this.buffers[storage], offset, new Int32Array(words));
+  }
+
+  /** `count` int32 words at `offset` of buffer `storage` ('arena', ...), copied back now (counters, tests). */
+  async readWords(storage, offset, count) {
+    const size = pad4(count * 4);
+    const read = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      return await this.#guarded(() => {
+        const enc = this.device.createCommandEncoder();
+        enc.copyBufferToBuffer(this.buffers[storage], offset, read, 0, size);
+        return this.#readBack(enc, read, (mapped) => Array.from(new Int32Array(mapped.slice(0))));
+      });
+    } finally {
+      read.destroy();
+    }
   }
 
   /** Steps [from, to) into `enc`: one compute pass, split where scratch copies or per-step timestamps need it. */
@@ -290,7 +345,8 @@ export class WebGPUBackend {
       pass ??= enc.beginComputePass(tw ? { timestampWrites: tw } : {});
       pass.setPipeline(c.pipeline);
       pass.setBindGroup(0, c.bindGroup);
-      pass.dispatchWorkgroups(...c.dispatch);
+      if (c.indirect) pass.dispatchWorkgroupsIndirect(this.buffers[c.indirect], 0);
+      else pass.dispatchWorkgroups(...c.dispatch);
       if (tw) {
         pass.end();
         pass = null;
