@@ -146,8 +146,13 @@ def test_more_threads_than_cores_run_one_per_core(harness, big_matmul):
     assert np.abs(r["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
-def test_threads_fall_back_to_one_on_the_main_thread(harness, big_matmul):
+def test_threads_run_on_the_main_thread_too(harness, big_matmul):
+    """{worker: false}: the page's main thread may not Atomics.wait, so its joins spin; the split gemm
+    gives the Worker's outputs bit for bit."""
     bundle, feeds, ref = big_matmul
-    r = harness.run_bundle(bundle, feeds, runs=1, threads=2, worker=False)
-    assert r["info"]["threads"] == 1 and "main thread" in r["info"]["threadsReason"]
+    one = harness.run_bundle(bundle, feeds, runs=1, threads=1)
+    r = harness.run_bundle(bundle, feeds, runs=2, threads=2, worker=False, profile_runs=1)
+    assert r["info"]["threads"] == 2 and r["info"]["threadsReason"] is None and r["ran_in"] == "Window"
+    assert [p["threads"] for p in r["profile"] if p["family"] == "gemm"] == [2]
+    assert np.array_equal(r["outputs"]["z"], one["outputs"]["z"])
     assert np.abs(r["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()

@@ -12,6 +12,16 @@ export function spinMs(threads, cores = globalThis.navigator?.hardwareConcurrenc
   return threads <= cores ? 0.5 : 0;
 }
 
+/** Whether this thread may sleep in Atomics.wait: a page's main thread may not (browsers throw), a Worker may. */
+function mayBlock() {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class ThreadPool {
   /** Start `threads - 1` helpers on `memory` (a shared WebAssembly.Memory). */
   static async create(memory, threads) {
@@ -32,6 +42,9 @@ export class ThreadPool {
     this.workers = workers;
     this.threads = threads;
     this.spinMs = spinMs(threads);
+    // On a page's main thread ({worker: false}) the join spins to the end: the thread is busy with the
+    // run anyway (its part 0 just ran there), as onnxruntime-web's main thread is with its pthreads.
+    this.mayBlock = mayBlock();
     this.slots = new Map(); // module → slot
   }
 
@@ -60,7 +73,7 @@ export class ThreadPool {
     const { ctl } = this;
     // The helpers' parts end about when ours does: spin a little before sleeping (see thread_worker.js).
     const until = performance.now() + this.spinMs;
-    while (Atomics.load(ctl, CTL.REMAIN) !== 0 && performance.now() < until);
+    while (Atomics.load(ctl, CTL.REMAIN) !== 0 && (!this.mayBlock || performance.now() < until));
     for (let r = Atomics.load(ctl, CTL.REMAIN); r !== 0; r = Atomics.load(ctl, CTL.REMAIN)) {
       Atomics.wait(ctl, CTL.REMAIN, r, 10000);
     }
