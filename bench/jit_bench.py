@@ -4,7 +4,10 @@ For each model and thread count, rounds interleave the three runtimes in one hea
 session (and native onnxruntime in this process), so machine noise hits them alike. nnjit tunes in
 the page first (budget --budget seconds; the first round tunes, later rounds load the winners from
 the IndexedDB cache, as a second page load would); its default kernels (tuning off) are measured
-too, at 1 thread. Cells: median of all warm runs (10th–90th percentile).
+too, at 1 thread. nnjit runs in its Worker (the default) and, with the same tuned kernels, on the
+page's main thread ({worker: false}) — where onnxruntime-web runs here (no proxy), so that column is
+the like-for-like comparison, and the gap between the two is the cost of the Worker hop. Cells:
+median of all warm runs (10th–90th percentile).
 
     python -m nnjit.bench.jit_bench [--models a,b] [--threads 1,2] [--runs 20] [--rounds 3]
         [--budget 30] [--exhaustive minilm-l6] [--write docs/benchmarks.md]
@@ -68,7 +71,7 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
             refs = native_outputs(onnx_path, feeds)
             flops = _flops(manifest)
             for t in threads:
-                nn, kern, dflt, ortw, nat, tuning, errs = [], [], [], [], [], None, None
+                nn, kern, main, dflt, ortw, nat, tuning, errs = [], [], [], [], [], [], None, None
                 for r in range(rounds):
                     res = h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
                                        shared_context=True, warmup_ms=WARM_MS)
@@ -78,15 +81,19 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
                         got_threads = res["info"]["threads"]
                     nn += res["latency_ms"]["runs"]
                     kern += res["compute_ms"]
+                    on_main = h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
+                                           shared_context=True, warmup_ms=WARM_MS, worker=False)
+                    main += on_main["latency_ms"]["runs"]
+                    main_threads = on_main["info"]["threads"]
                     if t == 1:
                         dflt += h.run_bundle(bundle, feeds, runs, threads=1, tune_budget_ms=0, warmup_ms=WARM_MS)["latency_ms"]["runs"]
                     ortw += h.run_ort(onnx_path, feeds, runs, threads=t, warmup_ms=WARM_MS)["latency_ms"]["runs"]
                     nat += native_ort(onnx_path, feeds, runs, threads=t)
-                    log(f"  {name} t{t} round {r + 1}/{rounds}: nnjit {np.median(nn):.2f} ms"
+                    log(f"  {name} t{t} round {r + 1}/{rounds}: nnjit {np.median(nn):.2f} ms (main thread {np.median(main):.2f})"
                         f"{f' (default {np.median(dflt):.2f})' if dflt else ''}, ort-web {np.median(ortw):.2f} ms, "
                         f"native {np.median(nat):.2f} ms")
                 rows.append({"model": name, "threads": t, "threads_run": got_threads, "nnjit": stats(nn),
-                             "kernels": stats(kern), "default": stats(dflt) if dflt else None, "ort_web": stats(ortw),
+                             "kernels": stats(kern), "main": stats(main), "main_threads": main_threads, "default": stats(dflt) if dflt else None, "ort_web": stats(ortw),
                              "native": stats(nat), "tuning": tuning, "max_rel_err": errs[1], "flops": flops})
             if name in exhaustive:
                 search.append(_exhaustive(h, bundle, feeds, name, budget_s, runs, log))
@@ -124,38 +131,48 @@ def markdown(result: dict, command: str) -> str:
         "",
         f"Warm latency in ms: median of all timed runs after {WARM_MS / 1000:.1f} s of untimed runs per page load "
         f"(native: {WARMUP} runs), over all rounds (10th–90th percentile), "
-        "timed from the page (nnjit runs in its Worker: postMessage, input and output copies included; 'kernels' "
-        "is the time inside the Worker). nnjit tuned on this device in the page first (first round; later rounds "
-        "load the winners from IndexedDB); 'default' is the same bundle with tuning off. onnxruntime-web: WASM EP, "
-        "SIMD, same thread count; native: onnxruntime CPU EP. Ratios > 1 mean nnjit is faster.",
+        "timed from the page (Worker: nnjit in its Worker, the default — postMessage, input and output copies "
+        "included; 'kernels' is the time inside the Worker; main: the same tuned kernels on the page's main thread, "
+        "as onnxruntime-web runs here, with its helper threads joined by spinning). nnjit tuned on this device in "
+        "the page first (first round; later rounds load the winners from IndexedDB); 'default' is the same bundle "
+        "with tuning off, in the Worker. onnxruntime-web: WASM EP, SIMD, same thread count, main thread; native: "
+        "onnxruntime CPU EP. ORT-web / nnjit > 1 means nnjit is faster.",
         "",
-        "| model | threads | nnjit tuned | kernels | nnjit default | ORT-web (wasm) | native ORT | ORT-web / nnjit | nnjit / native | tuning | GFLOP/s | max rel err |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | threads | nnjit Worker | kernels | nnjit main | nnjit default | ORT-web (wasm) | native ORT | "
+        "ORT-web / nnjit (Worker, main) | nnjit / native (Worker, main) | tuning | GFLOP/s (Worker, main) | max rel err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         t = r["tuning"]
         tune = (f"{t['seconds']:.1f} s, {t['measured']}/{t['candidates']}{'' if t['complete'] else ' (partial)'}"
                 if t["source"] == "tuned" else (t["status"] or "-"))
-        gf = f"{r['flops'] / r['nnjit']['median'] / 1e6:.1f}" if r["flops"] else "-"
+        nn, mn = r["nnjit"]["median"], r["main"]["median"]
+        gf = f"{r['flops'] / nn / 1e6:.1f}, {r['flops'] / mn / 1e6:.1f}" if r["flops"] else "-"
+        threads = f"{r['threads_run']}" + (f" (main {r['main_threads']})" if r["main_threads"] != r["threads_run"] else "")
         lines.append(
-            f"| {r['model']} | {r['threads_run']} | {cell(r['nnjit'])} | {r['kernels']['median']:.2f} | "
+            f"| {r['model']} | {threads} | {cell(r['nnjit'])} | {r['kernels']['median']:.2f} | {cell(r['main'])} | "
             f"{cell(r['default']) if r['default'] else '-'} | {cell(r['ort_web'])} | {cell(r['native'])} | "
-            f"{r['ort_web']['median'] / r['nnjit']['median']:.2f}× | {r['nnjit']['median'] / r['native']['median']:.2f}× | "
+            f"{r['ort_web']['median'] / nn:.2f}×, {r['ort_web']['median'] / mn:.2f}× | "
+            f"{nn / r['native']['median']:.2f}×, {mn / r['native']['median']:.2f}× | "
             f"{tune} | {gf} | {r['max_rel_err']:.1e} |")
     lines += ["", "Summary:"]
     for t in sorted({r["threads"] for r in rows}):
         sel = [r for r in rows if r["threads"] == t]
-        lines.append(f"- {t} thread{'s' if t > 1 else ''}: ORT-web / nnjit geomean "
-                     f"{_geomean([r['ort_web']['median'] / r['nnjit']['median'] for r in sel]):.2f}× "
-                     f"(lowest {min(r['ort_web']['median'] / r['nnjit']['median'] for r in sel):.2f}×); "
-                     f"nnjit / native geomean {_geomean([r['nnjit']['median'] / r['native']['median'] for r in sel]):.2f}×")
+        for where, key in (("Worker", "nnjit"), ("main thread", "main")):
+            speed = [r["ort_web"]["median"] / r[key]["median"] for r in sel]
+            lines.append(f"- {t} thread{'s' if t > 1 else ''}, nnjit in the {where}: ORT-web / nnjit geomean "
+                         f"{_geomean(speed):.2f}× (lowest {min(speed):.2f}×); nnjit / native geomean "
+                         f"{_geomean([r[key]['median'] / r['native']['median'] for r in sel]):.2f}×")
     by = {(r["model"], r["threads"]): r for r in rows}
     for m in ("matmul-512", "matmul-128x768"):
         one, two = by.get((m, 1)), by.get((m, 2))
         if one and two:
-            lines.append(f"- {m}: {one['flops'] / one['nnjit']['median'] / 1e6:.1f} GFLOP/s at 1 thread "
-                         f"(kernels alone {one['flops'] / one['kernels']['median'] / 1e6:.1f}), 2-thread speedup "
-                         f"{one['nnjit']['median'] / two['nnjit']['median']:.2f}× (kernels {one['kernels']['median'] / two['kernels']['median']:.2f}×)")
+            gf = lambda r, key: one["flops"] / r[key]["median"] / 1e6  # noqa: E731
+            lines.append(f"- {m}, 1 thread: {gf(one, 'nnjit'):.1f} GFLOP/s in the Worker (kernels alone "
+                         f"{gf(one, 'kernels'):.1f}), {gf(one, 'main'):.1f} on the main thread; 2-thread speedup "
+                         f"{one['nnjit']['median'] / two['nnjit']['median']:.2f}× in the Worker (kernels "
+                         f"{one['kernels']['median'] / two['kernels']['median']:.2f}×), "
+                         f"{one['main']['median'] / two['main']['median']:.2f}× on the main thread")
     for s in result["search"]:
         b, e = s["budget"], s["exhaustive"]
         lines.append(f"- {s['model']} search, 1 thread, from an empty cache: budgeted {b['seconds']:.1f} s "
