@@ -49,6 +49,12 @@ export interface SessionOptions {
   relaxedSimd?: boolean;
   /** MoE bundles: keep only a committee of experts in wasm memory (docs/moe.md); wasm backend only. */
   moe?: MoeOptions;
+  /**
+   * Default true: worker sessions on cross-origin isolated pages whose threads leave a core free wake
+   * the page thread just before a run of 2 ms or more should end and watch for its result (at most
+   * 1.5 ms of spinning), instead of sleeping until the worker's message: ~0.3 ms less per run here.
+   */
+  wakeEarly?: boolean;
 }
 
 export interface MoeOptions {

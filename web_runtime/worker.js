@@ -21,12 +21,19 @@ async function handle(type, args) {
     // The page's shared staging buffers (cross-origin isolated pages): inputs and outputs move
     // through them with one copy each way, no transfer and no fresh allocation per run here.
     const view = (sab, list) => Object.fromEntries(list.map(({ name, offset, bytes }) => [name, new Uint8Array(sab, offset, bytes)]));
-    io = { feeds: view(args.inputs.buffer, args.inputs.layout), sinks: view(args.outputs.buffer, args.outputs.layout) };
+    io = {
+      feeds: view(args.inputs.buffer, args.inputs.layout), sinks: view(args.outputs.buffer, args.outputs.layout),
+      doneSeq: new Int32Array(args.done, 0, 1), doneMs: new Float64Array(args.done, 8, 1),
+    };
     return [true, []];
   }
   if (type === 'runShared') {
     if (!io) throw new BackendError('runShared before the shared buffers were set up');
-    return [await engine.run(io.feeds, io.sinks), []];
+    const result = await engine.run(io.feeds, io.sinks);
+    // Outputs are in the sinks: a page thread watching the flag may take them before this reply lands.
+    io.doneMs[0] = result.stats.computeMs;
+    Atomics.store(io.doneSeq, 0, args.seq);
+    return [result, []];
   }
   if (type === 'generate') return [await engine.generate(args.prompt, args.options), []];
   if (type === 'tuned') return [await engine.tuned(), []];

@@ -179,3 +179,56 @@ def test_released_session_rejects_runs(page, harness, bundles):
 def test_unknown_backend_is_a_backend_error(page, harness, bundles):
     err = run_in_page(page, harness, bundles["madd"], [GOOD], backend="cuda")["error"]
     assert err["name"] == "BackendError" and '"cuda"' in err["message"] and "wasm, webgpu, auto" in err["message"]
+
+
+WAKE_JS = """async ({ url, x, runs, wakeEarly }) => {
+  const nn = await import('/nnjit/index.js');
+  const session = await nn.Session.create(url, { threads: 1, tune: false, wakeEarly });
+  const feeds = { x: new Float32Array(x) };
+  const first = (await session.run(feeds)).z.data;
+  const via = [session.lastRunStats.via];
+  const ms = [session.lastRunStats.computeMs];
+  let same = true;
+  for (let i = 1; i < runs; i++) {
+    const z = (await session.run(feeds)).z.data;
+    same &&= z.length === first.length && z.every((v, j) => v === first[j]);
+    via.push(session.lastRunStats.via);
+    ms.push(session.lastRunStats.computeMs);
+  }
+  await session.release();
+  return { z: Array.from(first), via, ms, same };
+}"""
+
+
+@pytest.mark.serial  # timer- and scheduling-sensitive: alone, not beside another test's browser
+def test_wake_early_takes_the_result_from_the_done_flag(page, harness, tmp_path):
+    """Runs of 2 ms and more: the page thread wakes just before the run should end and takes the outputs
+    when the worker's done flag says so, before the reply message; every run's outputs are the same and
+    right, and {wakeEarly: false} always waits for the message."""
+    import os
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from nnjit.compiler.pipeline import compile_model
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((1024, 1024)).astype(np.float32)  # ~5 ms a run at 1 thread here
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["z"])], "mm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [128, 1024])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [128, 1024])],
+                          [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel())])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "mm.onnx")
+    compile_model(tmp_path / "mm.onnx", tmp_path / "b", backends=("wasm",))
+    x = rng.standard_normal((128, 1024)).astype(np.float32)
+    ref = x @ w
+    for wake in (True, False):
+        with harness.mounted(tmp_path / "b") as url:
+            r = page.evaluate(WAKE_JS, {"url": url, "x": x.ravel().tolist(), "runs": 10, "wakeEarly": wake})
+        assert r["same"]
+        assert np.abs(np.array(r["z"], np.float32).reshape(ref.shape) - ref).max() <= 1e-4 * np.abs(ref).max()
+        assert r["via"][0] == "message"  # no run time known yet
+        if not wake:
+            assert set(r["via"]) == {"message"}
+        elif (os.cpu_count() or 1) > 1 and min(r["ms"]) >= 2:
+            assert "flag" in r["via"], r  # a late timer (GC, load) falls back to the message
