@@ -1,4 +1,5 @@
-"""depthwise2d kernel against a float64 numpy reference (docs/kernels.md, depthwise2d)."""
+"""depthwise2d kernel against a float64 numpy reference (docs/kernels.md, depthwise2d); its run_part
+splits against run."""
 from __future__ import annotations
 
 import math
@@ -62,6 +63,10 @@ def run_case(N, C, H, W, KH, KW, s=(1, 1), pads=(0, 0, 0, 0), d=(1, 1), bias=Tru
         y, = run_kernel(binary, inputs, [((N, C, OH, OW), "float32")])
         err = np.abs(y - ref).max() / max(np.abs(ref).max(), 1e-30)
         assert err <= 1e-5, f"{p}: error {err:.3g}"
+        # run_part: the planes split in 2, 3 and more parts than planes (some parts empty) = run, bit for bit.
+        for parts in (2, 3, N * C + 1):
+            got, = run_kernel(binary, inputs, [((N, C, OH, OW), "float32")], parts=parts)
+            assert np.array_equal(got.view(np.uint32), y.view(np.uint32)), f"{p}: run_part x{parts} != run"
 
 
 @pytest.mark.parametrize("H,W", [(1, 1), (7, 7), (13, 13), (1, 13), (13, 1), (6, 23)])

@@ -62,6 +62,10 @@ function macsOf(config) {
   // Attention: its work grows with the run-time positions; a chunk's own causal triangle is the
   // floor, so prefill chunks split across threads and one-token decodes do not.
   if (config && Number.isInteger(config.Hkv)) return config.H * config.S * config.S * config.D;
+  // Depthwise convolution: its planes split (one multiply-add per tap and output).
+  if (config && Number.isInteger(config.KH) && Number.isInteger(config.OH) && !Number.isInteger(config.M)) {
+    return config.N * config.C * config.OH * config.OW * config.KH * config.KW;
+  }
   if (!config || !Number.isInteger(config.M)) return 0;
   return config.M * config.N * config.K * (config.batch ?? []).reduce((a, b) => a * b, 1);
 }
