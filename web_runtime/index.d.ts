@@ -34,6 +34,15 @@ export interface OutputTensor<D extends DType = DType> {
   dtype: D;
 }
 
+export interface RunOptions {
+  /**
+   * Output name → a typed array of that output's type and element count to write it into (the result's
+   * `data` is then that array): a stream of runs reuses its arrays instead of getting fresh ones.
+   * Not for string outputs. A wrong array or name rejects with InputError.
+   */
+  outputs?: Record<string, DataTypeMap[DType]>;
+}
+
 export type Backend = 'wasm' | 'webgpu';
 
 export interface SessionOptions {
@@ -173,7 +182,7 @@ export class Session {
   readonly outputs: TensorInfo[];
   readonly info: SessionInfo;
   lastRunStats: RunStats | null;
-  run(feeds: Record<string, Feed>): Promise<Record<string, OutputTensor>>;
+  run(feeds: Record<string, Feed>, options?: RunOptions): Promise<Record<string, OutputTensor>>;
   /** Decoder bundles: new token ids, each yielded as soon as it is picked (streaming). */
   generate(promptIds: ArrayLike<number | bigint>, options?: GenerateOptions): AsyncGenerator<number, void, undefined>;
   lastGenerateStats?: GenerateStats;

@@ -232,3 +232,44 @@ def test_wake_early_takes_the_result_from_the_done_flag(page, harness, tmp_path)
             assert set(r["via"]) == {"message"}
         elif (os.cpu_count() or 1) > 1 and min(r["ms"]) >= 2:
             assert "flag" in r["via"], r  # a late timer (GC, load) falls back to the message
+
+
+OUTPUTS_JS = """async ({ url, worker, x, y }) => {
+  const nn = await import('/nnjit/index.js');
+  const s = await nn.Session.create(url, { worker, tune: false });
+  const feeds = { x: new Float32Array(x), y: new Float32Array(y) };
+  const fresh = (await s.run(feeds)).z.data;
+  const out = new Float32Array(10).fill(NaN);
+  const first = await s.run(feeds, { outputs: { z: out } });
+  const second = await s.run(feeds, { outputs: { z: out } });
+  const errors = [];
+  for (const bad of [{ z: new Float64Array(10) }, { z: new Float32Array(9) }, { w: new Float32Array(10) }, 5]) {
+    try {
+      await s.run(feeds, { outputs: bad });
+      errors.push(null);
+    } catch (e) {
+      errors.push({ name: e.name, message: e.message });
+    }
+  }
+  const after = (await s.run(feeds)).z.data;
+  await s.release();
+  return { same: first.z.data === out && second.z.data === out, out: Array.from(out), fresh: Array.from(fresh),
+    after: Array.from(after), errors };
+}"""
+
+
+@pytest.mark.parametrize("worker", [True, False])
+def test_outputs_written_into_the_callers_arrays(page, harness, bundles, worker):
+    """run(feeds, {outputs}): the output lands in the caller's array (returned as its data), equal to a
+    fresh run's; a wrong array or name is an InputError naming it, and the session stays usable."""
+    with harness.mounted(bundles["madd"]) as url:
+        r = page.evaluate(OUTPUTS_JS, {"url": url, "worker": worker, "x": X.ravel().tolist(), "y": Y.ravel().tolist()})
+    assert r["same"] and r["out"] == r["fresh"] == r["after"]
+    np.testing.assert_allclose(np.array(r["out"], np.float32).reshape(2, 5), X * Y + W, rtol=1e-6, atol=1e-6)
+    names = [e and e["name"] for e in r["errors"]]
+    assert names == ["InputError"] * 4
+    msgs = [e["message"] for e in r["errors"]]
+    assert "options.outputs.z: expected a Float32Array of 10 elements, got Float64Array of 10" in msgs[0]
+    assert "got Float32Array of 9" in msgs[1]
+    assert 'the model has no output "w" (outputs: z)' in msgs[2]
+    assert "expected an object" in msgs[3]
