@@ -6,7 +6,8 @@ the page first (budget --budget seconds; the first round tunes, later rounds loa
 the IndexedDB cache, as a second page load would); its default kernels (tuning off) are measured
 too, at 1 thread. nnjit runs in its Worker (the default) and, with the same tuned kernels, on the
 page's main thread ({worker: false}) — where onnxruntime-web runs here (no proxy), so that column is
-the like-for-like comparison, and the gap between the two is the cost of the Worker hop. Cells:
+the like-for-like comparison, and the gap between the two is the cost of the Worker hop — and in the
+Worker writing into reused output arrays (run's options.outputs: no fresh pages per run). Cells:
 median of all warm runs (10th–90th percentile).
 
     python -m nnjit.bench.jit_bench [--models a,b] [--threads 1,2] [--runs 20] [--rounds 3]
@@ -71,7 +72,7 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
             refs = native_outputs(onnx_path, feeds)
             flops = _flops(manifest)
             for t in threads:
-                nn, kern, main, dflt, ortw, nat, tuning, errs = [], [], [], [], [], [], None, None
+                nn, kern, main, reuse, dflt, ortw, nat, tuning, errs = [], [], [], [], [], [], [], None, None
                 for r in range(rounds):
                     res = h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
                                        shared_context=True, warmup_ms=WARM_MS)
@@ -85,6 +86,8 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
                                            shared_context=True, warmup_ms=WARM_MS, worker=False)
                     main += on_main["latency_ms"]["runs"]
                     main_threads = on_main["info"]["threads"]
+                    reuse += h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
+                                          shared_context=True, warmup_ms=WARM_MS, reuse_outputs=True)["latency_ms"]["runs"]
                     if t == 1:
                         dflt += h.run_bundle(bundle, feeds, runs, threads=1, tune_budget_ms=0, warmup_ms=WARM_MS)["latency_ms"]["runs"]
                     ortw += h.run_ort(onnx_path, feeds, runs, threads=t, warmup_ms=WARM_MS)["latency_ms"]["runs"]
@@ -93,7 +96,8 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
                         f"{f' (default {np.median(dflt):.2f})' if dflt else ''}, ort-web {np.median(ortw):.2f} ms, "
                         f"native {np.median(nat):.2f} ms")
                 rows.append({"model": name, "threads": t, "threads_run": got_threads, "nnjit": stats(nn),
-                             "kernels": stats(kern), "main": stats(main), "main_threads": main_threads, "default": stats(dflt) if dflt else None, "ort_web": stats(ortw),
+                             "kernels": stats(kern), "main": stats(main), "main_threads": main_threads,
+                             "reuse": stats(reuse), "default": stats(dflt) if dflt else None, "ort_web": stats(ortw),
                              "native": stats(nat), "tuning": tuning, "max_rel_err": errs[1], "flops": flops})
             if name in exhaustive:
                 search.append(_exhaustive(h, bundle, feeds, name, budget_s, runs, log))
@@ -133,14 +137,15 @@ def markdown(result: dict, command: str) -> str:
         f"(native: {WARMUP} runs), over all rounds (10th–90th percentile), "
         "timed from the page (Worker: nnjit in its Worker, the default — postMessage, input and output copies "
         "included; 'kernels' is the time inside the Worker; main: the same tuned kernels on the page's main thread, "
-        "as onnxruntime-web runs here, with its helper threads joined by spinning). nnjit tuned on this device in "
+        "as onnxruntime-web runs here, with its helper threads joined by spinning; reused: in the Worker, writing "
+        "into the same output arrays every run, run's options.outputs). nnjit tuned on this device in "
         "the page first (first round; later rounds load the winners from IndexedDB); 'default' is the same bundle "
         "with tuning off, in the Worker. onnxruntime-web: WASM EP, SIMD, same thread count, main thread; native: "
         "onnxruntime CPU EP. ORT-web / nnjit > 1 means nnjit is faster.",
         "",
-        "| model | threads | nnjit Worker | kernels | nnjit main | nnjit default | ORT-web (wasm) | native ORT | "
+        "| model | threads | nnjit Worker | kernels | nnjit main | nnjit reused | nnjit default | ORT-web (wasm) | native ORT | "
         "ORT-web / nnjit (Worker, main) | nnjit / native (Worker, main) | tuning | GFLOP/s (Worker, main) | max rel err |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         t = r["tuning"]
@@ -151,6 +156,7 @@ def markdown(result: dict, command: str) -> str:
         threads = f"{r['threads_run']}" + (f" (main {r['main_threads']})" if r["main_threads"] != r["threads_run"] else "")
         lines.append(
             f"| {r['model']} | {threads} | {cell(r['nnjit'])} | {r['kernels']['median']:.2f} | {cell(r['main'])} | "
+            f"{cell(r['reuse'])} | "
             f"{cell(r['default']) if r['default'] else '-'} | {cell(r['ort_web'])} | {cell(r['native'])} | "
             f"{r['ort_web']['median'] / nn:.2f}×, {r['ort_web']['median'] / mn:.2f}× | "
             f"{nn / r['native']['median']:.2f}×, {mn / r['native']['median']:.2f}× | "
@@ -172,7 +178,9 @@ def markdown(result: dict, command: str) -> str:
                          f"{gf(one, 'kernels'):.1f}), {gf(one, 'main'):.1f} on the main thread; 2-thread speedup "
                          f"{one['nnjit']['median'] / two['nnjit']['median']:.2f}× in the Worker (kernels "
                          f"{one['kernels']['median'] / two['kernels']['median']:.2f}×), "
-                         f"{one['main']['median'] / two['main']['median']:.2f}× on the main thread")
+                         f"{one['main']['median'] / two['main']['median']:.2f}× on the main thread, "
+                         f"{one['reuse']['median'] / two['reuse']['median']:.2f}× in the Worker with reused outputs "
+                         f"({gf(one, 'reuse'):.1f} GFLOP/s at 1 thread)")
     for s in result["search"]:
         b, e = s["budget"], s["exhaustive"]
         lines.append(f"- {s['model']} search, 1 thread, from an empty cache: budgeted {b['seconds']:.1f} s "

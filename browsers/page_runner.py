@@ -197,20 +197,22 @@ class BrowserHarness:
     def run_bundle(self, bundle_dir: str | Path, inputs: dict[str, np.ndarray], runs: int = 10,
                    *, backend: str = "wasm", worker: bool = True, relaxed_simd: bool | None = None,
                    profile_runs: int = 0, tune_budget_ms: int = 0, on_progress=None,
-                   shared_context: bool = False, threads: int = 1, warmup_ms: int = 0) -> dict:
+                   shared_context: bool = False, threads: int = 1, warmup_ms: int = 0,
+                   reuse_outputs: bool = False) -> dict:
         """Outputs (name → array), latency_ms {first, median, p90, runs}, backend (what ran: 'wasm' or
         'webgpu'), fallback_reason, relaxed_simd, worker, ran_in, ...; with profile_runs > 0 also
         `profile`: per-step median ms after the timed runs. `backend`: 'wasm', 'webgpu' or 'auto'.
         `tune_budget_ms` > 0 tunes on the device first (timed runs start once tuning is over) and
         adds `tuning` (the session's final tuning state) and `tune_ms`; `shared_context` keeps the
-        tuning cache from one call to the next (see _drive)."""
+        tuning cache from one call to the next (see _drive). `reuse_outputs`: the timed runs write into
+        one set of output arrays (run's options.outputs) instead of fresh ones."""
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
         with self.mounted(bundle_dir) as bundle_url:
             value = self._drive(
                 "run.html", {"bundleUrl": bundle_url, "runs": runs, "worker": worker, "backend": backend,
                              "relaxedSimd": relaxed_simd, "profileRuns": profile_runs, "tuneBudgetMs": tune_budget_ms,
-                             "threads": threads, "warmupMs": warmup_ms},
+                             "threads": threads, "warmupMs": warmup_ms, "reuseOutputs": reuse_outputs},
                 inputs, on_progress=on_progress, shared_context=shared_context)
         out = self._result(value)
         out.update(backend=value["info"]["backend"], fallback_reason=value["info"]["fallbackReason"],

@@ -3,7 +3,7 @@ import { Session } from '/nnjit/index.js';
 import { encodeOutputs, expose, loadTensors, timeRuns, warmUp } from './harness.js';
 
 async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm', worker = true, relaxedSimd, profileRuns = 0,
-  tuneBudgetMs = 0, waitForTuning = true, threads = 1, warmupMs = 0 }) {
+  tuneBudgetMs = 0, waitForTuning = true, threads = 1, warmupMs = 0, reuseOutputs = false }) {
   const t0 = performance.now();
   const progress = [];
   const session = await Session.create(bundleUrl, {
@@ -18,9 +18,12 @@ async function runBundle({ bundleUrl, inputsUrl, inputs, runs, backend = 'wasm',
     const tensors = await loadTensors(inputsUrl, inputs);
     const feeds = Object.fromEntries(tensors.map((t) => [t.name, { data: t.data, dims: t.shape }]));
     const computeMs = [];
-    if (warmupMs > 0) await warmUp(warmupMs, () => session.run(feeds));
+    // reuseOutputs: every run writes into the first run's output arrays (run's options.outputs).
+    const first = reuseOutputs ? await session.run(feeds) : null;
+    const options = first ? { outputs: Object.fromEntries(Object.entries(first).filter(([, t]) => ArrayBuffer.isView(t.data)).map(([k, t]) => [k, t.data])) } : {};
+    if (warmupMs > 0) await warmUp(warmupMs, () => session.run(feeds, options));
     const { times, last } = await timeRuns(runs, async () => {
-      const out = await session.run(feeds);
+      const out = await session.run(feeds, options);
       computeMs.push(session.lastRunStats.computeMs);
       return out;
     });
