@@ -156,3 +156,39 @@ def test_threads_run_on_the_main_thread_too(harness, big_matmul):
     assert [p["threads"] for p in r["profile"] if p["family"] == "gemm"] == [2]
     assert np.array_equal(r["outputs"]["z"], one["outputs"]["z"])
     assert np.abs(r["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+STALL_JS = """async (spin) => {
+  const { ThreadPool } = await import('/nnjit/backends/wasm_threads.js');
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const pool = await ThreadPool.create(memory, 2);
+  pool.stallMs = 300;
+  const slot = await pool.slotOf(await WebAssembly.compile(new Uint8Array(spin)));  // a part that never ends
+  const errors = [];
+  for (let i = 0; i < 2; i++) {
+    try {
+      pool.run(slot, () => {}, []);
+      errors.push(null);
+    } catch (e) {
+      errors.push({ name: e.name, message: e.message });
+    }
+  }
+  return errors;
+}"""
+
+
+def test_a_helper_that_stops_answering_is_a_named_error_not_a_hang(harness):
+    """The page's main thread joins by spinning: a helper stuck in its part must end the wait with a
+    BackendError, and the pool must refuse later calls rather than run them on the threads left."""
+    import wasmtime
+
+    spin = wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) '
+                             '(func (export "run_part") (param i32 i32) (loop $l (br $l))))')
+    page = harness.open_page("run.html")
+    try:
+        errors = page.evaluate(STALL_JS, list(spin))
+    finally:
+        page.close()
+    assert [e and e["name"] for e in errors] == ["BackendError", "BackendError"], errors
+    for e in errors:
+        assert "the wasm threads stopped answering: 1 of 1 helper(s) did not finish a call within 0.3 s" in e["message"], errors

@@ -5,6 +5,9 @@
 import { BackendError } from '../errors.js';
 import { CTL } from './wasm_ctl.js';
 
+// A split call's parts take milliseconds: a helper that has not finished one in this long is gone.
+const STALL_MS = 60000;
+
 // Spinning pays only when every thread has a core of its own: with more threads than cores a
 // spinning thread holds the core the thread it waits for needs (4 threads on 2 cores ran mlp 3×
 // slower than 1 thread while spinning).
@@ -45,18 +48,31 @@ export class ThreadPool {
     // On a page's main thread ({worker: false}) the join spins to the end: the thread is busy with the
     // run anyway (its part 0 just ran there), as onnxruntime-web's main thread is with its pthreads.
     this.mayBlock = mayBlock();
+    this.stallMs = STALL_MS;
+    /** Why the pool cannot run calls any more (a helper stopped answering), or null. */
+    this.failed = null;
     this.slots = new Map(); // module → slot
   }
 
+  /**
+   * Every helper enters its wait loop (it answers 'ready'); resolves once all have, and only then
+   * rejects if one reported an error on the way (a kernel it could not load). Waiting for all even
+   * then keeps the pool in step: a helper still on its way in would otherwise read the generation
+   * counter after the next call bumped it, miss that call and leave the coordinator waiting for it.
+   */
   #serve() {
-    return Promise.all(this.workers.map((w) => new Promise((resolve, reject) => {
+    const errors = [];
+    const ready = Promise.all(this.workers.map((w) => new Promise((resolve, reject) => {
       w.onmessage = ({ data }) => {
         if (data.type === 'ready') resolve();
-        else reject(new BackendError(`a wasm thread failed: ${data.message}`));
+        else errors.push(data.message);
       };
       w.onerror = (ev) => reject(new BackendError(`a wasm thread failed to start: ${ev.message || 'its script could not be loaded'}`));
       w.postMessage({ type: 'serve' });
     })));
+    return ready.then(() => {
+      if (errors.length) throw new BackendError(`a wasm thread failed: ${errors[0]}`);
+    });
   }
 
   /** Helpers leave their wait loop (to take new kernels); returns once all have. */
@@ -72,26 +88,48 @@ export class ThreadPool {
   #join() {
     const { ctl } = this;
     // The helpers' parts end about when ours does: spin a little before sleeping (see thread_worker.js).
-    const until = performance.now() + this.spinMs;
-    while (Atomics.load(ctl, CTL.REMAIN) !== 0 && (!this.mayBlock || performance.now() < until));
-    for (let r = Atomics.load(ctl, CTL.REMAIN); r !== 0; r = Atomics.load(ctl, CTL.REMAIN)) {
-      Atomics.wait(ctl, CTL.REMAIN, r, 10000);
+    const t0 = performance.now();
+    const until = t0 + this.spinMs;
+    while (Atomics.load(ctl, CTL.REMAIN) !== 0 && (!this.mayBlock || performance.now() < until)) {
+      if (!this.mayBlock && performance.now() - t0 > this.stallMs) this.#stalled();
     }
+    for (let r = Atomics.load(ctl, CTL.REMAIN); r !== 0; r = Atomics.load(ctl, CTL.REMAIN)) {
+      const wait = Math.min(10000, this.stallMs);
+      if (Atomics.wait(ctl, CTL.REMAIN, r, wait) === 'timed-out' && performance.now() - t0 > this.stallMs) this.#stalled();
+    }
+  }
+
+  // Say so rather than wait for ever; the pool is unusable after this.
+  #stalled() {
+    const left = Atomics.load(this.ctl, CTL.REMAIN);
+    this.destroy();
+    this.failed = `the wasm threads stopped answering: ${left} of ${this.threads - 1} helper(s) did not finish a call within ${this.stallMs / 1000} s`;
+    throw new BackendError(this.failed);
   }
 
   /** Slot of `module` (a compiled kernel exporting run_part) in every helper, loading it first if needed. */
   async slotOf(module) {
+    if (this.failed) throw new BackendError(this.failed);
     if (this.slots.has(module)) return this.slots.get(module);
     const slot = this.slots.size;
     this.#yield();
-    for (const w of this.workers) w.postMessage({ type: 'load', kernels: [{ slot, module, entry: 'run_part' }] });
+    let unsent = null;
+    try {
+      for (const w of this.workers) w.postMessage({ type: 'load', kernels: [{ slot, module, entry: 'run_part' }] });
+    } catch (e) {
+      unsent = e;
+    }
+    // Whatever happened, the helpers go back to their wait loop before this returns or throws: a call
+    // made while one is outside it would wait for that helper for good.
     await this.#serve();
+    if (unsent) throw new BackendError(`cannot hand a kernel to the wasm threads: ${unsent.message}`);
     this.slots.set(module, slot);
     return slot;
   }
 
   /** Run `fn` (this thread's run_part) as part 0 and `slot` on the helpers; throws if any part trapped. */
   run(slot, fn, args) {
+    if (this.failed) throw new BackendError(this.failed);
     const { ctl } = this;
     const n = args.length;
     if (n > CTL.MAX_ARGS) throw new BackendError(`a kernel call with ${n} arguments cannot be split (at most ${CTL.MAX_ARGS})`);
