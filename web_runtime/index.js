@@ -3,8 +3,9 @@
 //   const { logits } = await session.run({ input: new Float32Array(3 * 224 * 224) });
 //   Session.create(url, { backend: 'auto' }) runs on WebGPU where the browser has an adapter.
 import { BackendError, BundleError, InputError, NnjitError, reviveError } from './errors.js';
-import { DTYPES, numel, tensorBytes } from './dtypes.js';
+import { DTYPES, numel } from './dtypes.js';
 import { prepareFeeds } from './feeds.js';
+import { SharedIo } from './shared_io.js';
 import { StringTable, decodeStrings, takePassthrough } from './values.js';
 
 export { NnjitError, BundleError, InputError, BackendError };
@@ -52,28 +53,6 @@ class WorkerChannel {
   }
 }
 
-/**
- * Feeds that are already exactly the model's typed arrays (same names, array class and length, dims
- * if given), as they are: no copy. null when any is not, and prepareFeeds() checks and converts
- * (and names what is wrong). Bools always go through prepareFeeds(): kernels need exact 0/1 bytes.
- */
-function exactFeeds(feeds, inputs) {
-  if (!feeds || typeof feeds !== 'object' || Object.keys(feeds).length !== inputs.length) return null;
-  const out = {};
-  for (const { name, dtype, shape, encoding } of inputs) {
-    if (encoding) return null;
-    let v = feeds[name];
-    if (v && !ArrayBuffer.isView(v) && typeof v === 'object' && 'data' in v) {
-      if (v.dims !== undefined && !(Array.isArray(v.dims) && v.dims.length === shape.length && v.dims.every((d, i) => d === shape[i]))) return null;
-      v = v.data;
-    }
-    const n = shape.reduce((a, d) => a * d, 1);
-    if (dtype === 'bool' || !DTYPES[dtype] || DTYPES[dtype].raw || !(v instanceof DTYPES[dtype].Array) || v.length !== n) return null;
-    out[name] = v;
-  }
-  return out;
-}
-
 /** The {worker: false} fallback: same engine on the page's own thread (for comparisons only). */
 class DirectChannel {
   constructor(onEvent) {
@@ -101,30 +80,17 @@ class DirectChannel {
   }
 }
 
-// Waking the page's main thread for the worker's reply costs ~0.3-0.4 ms after it slept through a
-// run of a few ms (measured in Chromium on this 2-core VM: 0.38-0.46 ms over a 5 ms worker task, 0.12 ms
-// with the page already awake), which is 5-10% of a 4 ms model. So for runs of at least WAKE_MIN_MS
-// the page wakes itself WAKE_LEAD_MS before the last run's compute time is up and watches the
-// shared done flag for a short while (at most a quarter of the run, and WAKE_MAX_SPIN_MS).
-const WAKE_MIN_MS = 2;
-const WAKE_LEAD_MS = 0.6;
-const WAKE_MAX_SPIN_MS = 1.5;
-
 export class Session {
   #channel;
   #info;
-  #wakeEarly;
 
   #onProgress;
   #io = null;
 
-  constructor(channel, info, onProgress = null, wakeEarly = true) {
+  constructor(channel, info, onProgress = null) {
     this.#channel = channel;
     this.#info = info;
     this.#onProgress = onProgress;
-    // MoE sessions report per-run swap counts that only the reply carries; and when the session's
-    // threads take every core, a spinning page thread would slow one of them down (as in #runShared).
-    this.#wakeEarly = wakeEarly && !info.moe && (info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
     /**
      * Stats of the last run: {computeMs (kernels only, where they ran), ranIn (the global scope's type),
      * backend, via ('message': the worker's reply; 'flag': the page thread woke early and saw it done)}.
@@ -157,9 +123,9 @@ export class Session {
     const { onProgress = null, ...tuneOptions } = tune === false ? { budgetMs: 0 } : tune;
     try {
       const info = await channel.call('create', { url: absolute, options: { backend, relaxedSimd, threads, tune: tuneOptions, moe } });
-      session = new Session(channel, { ...info, worker: Boolean(worker) }, onProgress, wakeEarly);
+      session = new Session(channel, { ...info, worker: Boolean(worker) }, onProgress);
       for (const [event, data] of early) session.#event(event, data);
-      await session.#setUpSharedIo();
+      if (worker) session.#io = await SharedIo.create(channel, session.#info, wakeEarly);
       return session;
     } catch (err) {
       channel.close();
@@ -206,33 +172,6 @@ export class Session {
   }
 
   /**
-   * Cross-origin isolated pages move inputs and outputs through two SharedArrayBuffers the worker
-   * also holds: one copy each way per run, instead of a transfer and a fresh buffer in the worker.
-   * Runs then go one at a time (the staging buffers are the session's), which the worker does anyway.
-   */
-  async #setUpSharedIo() {
-    if (!(this.#channel instanceof WorkerChannel) || !globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') return;
-    const layout = (list) => {
-      let offset = 0;
-      const out = list.map((v) => {
-        const bytes = tensorBytes(v.dtype, numel(v.shape));
-        const entry = { name: v.name, offset, bytes };
-        offset += Math.ceil(bytes / 8) * 8;
-        return entry;
-      });
-      return { layout: out, buffer: new SharedArrayBuffer(Math.max(offset, 8)) };
-    };
-    // done: [the last run finished (its sequence number), -, its computeMs as a float64]
-    const done = new SharedArrayBuffer(16);
-    const io = {
-      inputs: layout(this.#info.inputs), outputs: layout(this.#info.outputs), tail: Promise.resolve(),
-      done, doneSeq: new Int32Array(done, 0, 1), doneMs: new Float64Array(done, 8, 1), seq: 0, lastMs: 0,
-    };
-    await this.#channel.call('io', { inputs: io.inputs, outputs: io.outputs, done });
-    this.#io = io;
-  }
-
-  /**
    * The caller's output arrays (run's options.outputs: output name → typed array of the output's type
    * and element count), one per output in order, null where none was given; InputError for anything else.
    */
@@ -257,86 +196,14 @@ export class Session {
   }
 
   async #runShared(feeds, given) {
-    const io = this.#io;
-    const prev = io.tail;
-    let release;
-    io.tail = new Promise((r) => { release = r; });
-    await prev;
-    try {
-      const { rest, outputs: passed } = takePassthrough(this.#info.passthrough, feeds);
-      const ready = exactFeeds(rest, this.#info.inputs) ?? prepareFeeds(rest, this.#info.inputs, this.#info.strings);
-      for (const { name, offset, bytes } of io.inputs.layout) {
-        const v = ready[name];
-        new Uint8Array(io.inputs.buffer, offset, bytes).set(ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v));
-      }
-      const seq = ++io.seq;
-      const reply = this.#reply(io, seq);
-      // While the worker computes, allocate the output arrays and fault their pages in (fill): a
-      // fresh buffer's first touch costs ~0.8 ms per MiB here, which would otherwise follow the run.
-      // Not when the session's threads take every core: then this would slow a kernel thread down
-      // (measured: a 2-thread 512³ gemm on 2 cores went from 2.9 to 4.4+ ms).
-      const overlap = (this.#info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
-      const alloc = () => io.outputs.layout.map(({ bytes }, i) => {
-        if (given[i]) return given[i];
-        const { Array: Arr, bytes: size } = DTYPES[this.#info.outputs[i].dtype];
-        const a = new Arr(bytes / size);
-        if (overlap) new Uint8Array(a.buffer).fill(0);
-        return a;
-      });
-      let outs = overlap ? alloc() : null;
-      const { stats, state } = await reply;
-      outs ??= alloc();
-      if (state) Object.assign(this.#info, state);
-      this.lastRunStats = { via: 'message', ...stats };
-      const result = {};
-      io.outputs.layout.forEach(({ offset, bytes }, i) => {
-        const o = this.#info.outputs[i];
-        new Uint8Array(outs[i].buffer, outs[i].byteOffset, bytes).set(new Uint8Array(io.outputs.buffer, offset, bytes));
-        result[o.name] = { data: outs[i], dims: [...o.shape], dtype: o.dtype };
-      });
-      return this.#finish(result, ready, passed);
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * The worker's answer to shared run `seq`: its reply message, or — where wakeEarly applies — the done
-   * flag seen by this thread woken just before the run should end (stats then carry the last reply's
-   * fields with this run's computeMs; the reply, when it comes, still updates info).
-   */
-  #reply(io, seq) {
-    const t0 = performance.now();
-    const message = this.#channel.call('runShared', { seq });
-    // The last run's time from request to result as this thread saw it (the worker's own wake-up
-    // included; a reply message adds this thread's, which the lead absorbs).
-    const expected = io.lastMs;
-    const seen = (r) => {
-      io.lastMs = performance.now() - t0;
-      return r;
-    };
-    if (!this.#wakeEarly || !(expected >= WAKE_MIN_MS)) return message.then(seen);
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      message.then((r) => {
-        if (settled) Object.assign(this.#info, r.state);
-        else resolve(seen(r));
-        settled = true;
-      }, (e) => {
-        if (!settled) reject(e);
-        settled = true;
-      });
-      setTimeout(() => {
-        const until = performance.now() + Math.min(WAKE_MAX_SPIN_MS, Math.max(0.5, 0.25 * expected));
-        while (!settled && performance.now() < until) {
-          if (Atomics.load(io.doneSeq, 0) === seq) {
-            settled = true;
-            resolve(seen({ stats: { ...this.lastRunStats, computeMs: io.doneMs[0], via: 'flag' }, state: null }));
-            return;
-          }
-        }
-      }, Math.max(0, expected - WAKE_LEAD_MS));
+    const r = await this.#io.run(feeds, given, this.lastRunStats);
+    if (r.state) Object.assign(this.#info, r.state);
+    this.lastRunStats = r.stats;
+    const result = {};
+    this.#info.outputs.forEach((o, i) => {
+      result[o.name] = { data: r.outputs[i], dims: [...o.shape], dtype: o.dtype };
     });
+    return this.#finish(result, r.ready, r.passed);
   }
 
   /**
