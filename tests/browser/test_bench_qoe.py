@@ -179,7 +179,10 @@ def test_killed_browser_and_hung_cell_keep_the_other_rows(tmp_path):
     assert killed, "no browser process was found to kill"
     by = {k[2]: v for k, v in cells(rows(out)).items()}
     assert by["busy"]["cell_status"]["status"] == "ok" and value(by["busy"], "warm_median_ms") > 0
-    assert by["busy-x2"]["cell_status"]["status"] == "error", by["busy-x2"]["cell_status"]
+    # The killed cell: an error when the harness sees the dead browser first, a timeout when the cell's
+    # 8 s limit comes first (once in a fresh-clone run); either way a row with its reason, and the run goes on.
+    killed_cell = by["busy-x2"]["cell_status"]
+    assert killed_cell["status"] in ("error", "timeout") and killed_cell["reason"], killed_cell
     hang = by["busy-hang"]["cell_status"]
     assert hang["status"] == "timeout" and hang["reason"] == "timed out after 8 s while cold start", hang
     assert by["busy-block100"]["cell_status"]["status"] == "ok"
