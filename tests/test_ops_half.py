@@ -113,17 +113,6 @@ def _expected(m, feeds, dt):
     return out.astype(DTYPES[dt][1]) if out.dtype == np.float32 else out
 
 
-def _gpu_session():
-    pytest.importorskip("wgpu")
-    from nnjit.compiler.gpu_runtime import GPUSession
-    from nnjit.compiler.wgpu_native import device
-    try:
-        device()
-    except RuntimeError as e:
-        pytest.skip(str(e))
-    return GPUSession
-
-
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """Each case compiled once per dtype, shared by both backends' tests."""
@@ -142,7 +131,7 @@ def bundles(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["wasm", "webgpu"])
 @pytest.mark.parametrize("dt", sorted(DTYPES))
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_half_op(name, dt, backend, bundles):
+def test_half_op(name, dt, backend, bundles, request):
     d = bundles(name, dt)
     manifest = json.loads((d / "b" / "manifest.json").read_text())
     families = [s["family"] for s in manifest["steps"]]
@@ -154,7 +143,7 @@ def test_half_op(name, dt, backend, bundles):
         if gap:  # WGSL gather moves whole u32 words: 2-byte elements run on wasm (docs/kernels_wgsl.md)
             assert name.startswith("Gather") and "gather of 2-byte elements" in gap, gap
             pytest.skip(gap)
-    session = NativeSession if backend == "wasm" else _gpu_session()
+    session = NativeSession if backend == "wasm" else request.getfixturevalue("gpu_session")
     feeds = _feeds(name, dt)
     out = session(d / "b").run(feeds)["y"]
     ref = _expected(onnx.load(d / "m.onnx"), feeds, dt)
@@ -194,7 +183,7 @@ def test_bfloat16_rounds_to_nearest_even(tmp_path):
     np.testing.assert_array_equal(out.astype(np.float32), [1.0, 1.015625, 1.015625, -3.0])
 
 
-def test_float16_mlp_end_to_end(tmp_path):
+def test_float16_mlp_end_to_end(tmp_path, request):
     """A torch MLP exported in half precision (Gemm, the erf GELU, LayerNormalization, Softmax, all float16):
     every compute node widened, the result within two float16 ulps of onnxruntime's on both backends."""
     torch = pytest.importorskip("torch")
@@ -210,7 +199,7 @@ def test_float16_mlp_end_to_end(tmp_path):
     ref = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert ref.dtype == np.float16
     for backend in ("wasm", "webgpu"):
-        session = NativeSession if backend == "wasm" else _gpu_session()
+        session = NativeSession if backend == "wasm" else request.getfixturevalue("gpu_session")
         y = session(tmp_path / "b").run({"x": x})["y"]
         assert y.dtype == np.float16 and y.shape == (5, 7)
         err = np.abs(y.astype(np.float64) - ref).max()

@@ -6,7 +6,7 @@
 import { BundleError } from './errors.js';
 
 /** The gate call before each merge call of every plan of `backend`, checked: [[gate, merge], ...]. */
-export function switchPairs(backend) {
+function switchPairs(backend) {
   const pairs = [];
   for (const variant of Object.values(backend.variants)) {
     variant.calls.forEach((call, i) => {

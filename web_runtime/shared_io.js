@@ -41,6 +41,7 @@ export class SharedIo {
   #channel;
   #info;
   #wakeEarly;
+  #spareCore;
 
   /**
    * Set up the buffers with the worker behind `channel`, or null where the page cannot share memory.
@@ -72,9 +73,12 @@ export class SharedIo {
   constructor(channel, info, wakeEarly) {
     this.#channel = channel;
     this.#info = info;
-    // MoE sessions report per-run swap counts that only the reply carries; and when the session's
-    // threads take every core, a spinning page thread would slow one of them down (as in run()).
-    this.#wakeEarly = wakeEarly && !info.moe && (info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
+    // Whether the session's threads leave a core for this thread: only then may it work (fault in the
+    // outputs, spin on the done flag) while the worker computes, without slowing a kernel thread down
+    // (measured: a 2-thread 512³ gemm on 2 cores went from 2.9 to 4.4+ ms).
+    this.#spareCore = (info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
+    // MoE sessions report per-run swap counts that only the reply carries.
+    this.#wakeEarly = wakeEarly && !info.moe && this.#spareCore;
   }
 
   /**
@@ -98,9 +102,7 @@ export class SharedIo {
       const reply = this.#reply(seq, lastStats);
       // While the worker computes, allocate the output arrays and fault their pages in (fill): a
       // fresh buffer's first touch costs ~0.8 ms per MiB here, which would otherwise follow the run.
-      // Not when the session's threads take every core: then this would slow a kernel thread down
-      // (measured: a 2-thread 512³ gemm on 2 cores went from 2.9 to 4.4+ ms).
-      const overlap = (this.#info.threads ?? 1) < (globalThis.navigator?.hardwareConcurrency ?? 1);
+      const overlap = this.#spareCore;
       const alloc = () => this.outputs.layout.map(({ bytes }, i) => {
         if (given[i]) return given[i];
         const { Array: Arr, bytes: size } = DTYPES[this.#info.outputs[i].dtype];

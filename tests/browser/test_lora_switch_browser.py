@@ -43,6 +43,7 @@ def test_wasm_switch_matches_native_and_counts_merges(harness, switch):
     assert v["info"]["decoder"]["lora_switch"]["projections"] == 8
     pick = v["info"]["loraSwitch"]
     assert pick["strategy"] in ("switch", "unfused") and pick["mergeMs"] > 0 and pick["unfusedMs"] > 0
+    assert pick["mergedShare"] == 1  # every forced timing run merged, and was counted
     # The unfused plan of the same bundle: the same model, no merges.
     u = generate_in_page(harness, switch, PROMPT, Sampling(max_new_tokens=N_NEW), return_logits=True, lora_switch="unfused")
     assert u["tokens"] == ref["tokens"] and u["runs"][0]["mergeDispatches"] == 0
@@ -69,4 +70,6 @@ def test_webgpu_switch_matches_onnxruntime(gpu_harness, switch):
             continue
         assert abs(r["mergeDispatches"] - sess.stats["merge_dispatches"]) <= 1  # the first token: see the wasm test
         assert r["mergeDispatches"] + r["mergeSkipped"] == N_GPU - 1, (r, sess.stats)
-        assert 0 < v["info"]["loraSwitch"]["mergedShare"] <= 1
+        # The gate's counter read back from the GPU: every forced timing run merged (with 16 tokens the
+        # generation itself may merge once or not at all, so this is the count that proves the read-back).
+        assert v["info"]["loraSwitch"]["mergedShare"] == 1

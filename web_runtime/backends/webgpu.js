@@ -59,7 +59,7 @@ export class WebGPUBackend {
     // LoRA-Switch (docs/lora_switch.md): a gate step writes its merge step's indirect dispatch arguments
     // (0 workgroups when the set did not change) to a small buffer of its own: a buffer read as INDIRECT
     // may not be writable storage in that dispatch, and the merge writes the arena.
-    const indirect = {};
+    const indirect = new Set();
     const wireIndirect = (list, variant) => list?.forEach((s, i) => {
       if (s.step.family === 'lora_switch') {
         const gate = list[i - 1];
@@ -70,7 +70,7 @@ export class WebGPUBackend {
       }
       if (s.step.family === 'lora_switch_gate') {
         const key = `go:${variant}:${s.step.id}`;
-        indirect[key] = true;
+        indirect.add(key);
         s.binds[2] = { storage: key, offset: 0, size: 32 };
       }
     });
@@ -104,7 +104,7 @@ export class WebGPUBackend {
       buffers.arena = device.createBuffer({ label: 'arena', size: sizes.arena, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
       if (scratchBytes) buffers.scratch = device.createBuffer({ label: 'scratch', size: scratchBytes, usage: U.STORAGE | U.COPY_DST });
       buffers.staging = device.createBuffer({ label: 'outputs', size: Math.max(staged, 4), usage: U.MAP_READ | U.COPY_DST });
-      for (const key of Object.keys(indirect)) buffers[key] = device.createBuffer({ label: key, size: 32, usage: U.STORAGE | U.INDIRECT | U.COPY_DST });
+      for (const key of indirect) buffers[key] = device.createBuffer({ label: key, size: 32, usage: U.STORAGE | U.INDIRECT | U.COPY_DST });
       const bind = (s) => {
         const { pipeline, layout } = pipelines.get(s.kernel);
         const entries = s.binds.map((b, j) => ({ binding: j, resource: { buffer: buffers[b.storage], offset: b.offset, size: b.size } }));
