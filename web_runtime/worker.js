@@ -30,9 +30,14 @@ async function handle(type, args) {
   if (type === 'runShared') {
     if (!io) throw new BackendError('runShared before the shared buffers were set up');
     const result = await engine.run(io.feeds, io.sinks);
-    // Outputs are in the sinks: a page thread watching the flag may take them before this reply lands.
-    io.doneMs[0] = result.stats.computeMs;
-    Atomics.store(io.doneSeq, 0, args.seq);
+    // Outputs are in the sinks: a page thread watching the flag may take them before this reply lands,
+    // with the last reply's state — so not after a run that changed the backend (a WebGPU fallback):
+    // that one's news must come with it.
+    if (result.stats.backend === io.lastBackend) {
+      io.doneMs[0] = result.stats.computeMs;
+      Atomics.store(io.doneSeq, 0, args.seq);
+    }
+    io.lastBackend = result.stats.backend;
     return [result, []];
   }
   if (type === 'generate') return [await engine.generate(args.prompt, args.options), []];
