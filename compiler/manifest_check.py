@@ -13,6 +13,8 @@ from .ir import NP_DTYPES as DTYPE_BYTES  # the dtypes a bundle may hold (member
 from .ir import tensor_bytes
 
 MAX_MEMORY_BYTES = 65536 * 65536  # wasm32: 65536 pages of 64 KiB
+# Bytes [0, RESERVED_BYTES) of the memory are the runtime's (web_runtime/backends/wasm.js).
+RESERVED_BYTES = 64
 
 
 def _fail(field: str, expected: str, got) -> BundleError:
@@ -83,6 +85,9 @@ def check_manifest(m: dict) -> dict[int, dict]:
     wbase = _int(mem, "weights_base", "memory")
     abase = _int(mem, "arena_base", "memory")
     abytes = _int(mem, "arena_bytes", "memory")
+    for key, base in (("weights_base", wbase), ("arena_base", abase)):
+        if base < RESERVED_BYTES:  # the runtime's: threads count split work at byte 0 (docs/space.md)
+            raise _fail(f"memory.{key}", f">= {RESERVED_BYTES}", base)
     if wbase + wbytes > total:
         raise _fail("memory.weights_base + weights.bytes", f"<= memory.total_bytes ({total})", wbase + wbytes)
     if abase + abytes > total:

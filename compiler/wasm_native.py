@@ -12,6 +12,8 @@ import numpy as np
 import wasmtime
 
 GUARD = 64
+# Bytes [0, 4): the i32 a split kernel call's parts take tasks from (docs/space.md, run_part).
+SPLIT_COUNTER_BYTES = 4
 _GUARD_BYTE = 0xFF  # 0xFFFFFFFF is a NaN as f32: reading it into a result poisons that result
 
 
@@ -83,6 +85,8 @@ def run_kernel(wasm: bytes, inputs: list[np.ndarray], outputs: list[tuple[tuple,
     for a, addr in zip(arrays + [np.ascontiguousarray(o) for o in out_init or []], addrs):
         raw[addr:addr + a.nbytes] = a.view(np.uint8).reshape(-1)
     exports = mem.instantiate_module(wasm).exports(mem.store)
+    if parts is not None:
+        raw[:SPLIT_COUNTER_BYTES] = 0  # the task counter split calls deal work out by (gemm.wat.j2)
     before = raw.copy()
     if parts is None:
         mem.call(exports["run"], *addrs)
@@ -90,8 +94,10 @@ def run_kernel(wasm: bytes, inputs: list[np.ndarray], outputs: list[tuple[tuple,
         for t in range(parts):
             mem.call(exports["run_part"], *addrs, t, parts)
     after = mem.bytes()
-    # Only output and scratch regions may change.
+    # Only output and scratch regions (and a split call's task counter) may change.
     allowed = np.zeros(len(after), dtype=bool)
+    if parts is not None:
+        allowed[:SPLIT_COUNTER_BYTES] = True
     for addr, n in zip(addrs[len(arrays):], sizes[len(arrays):]):
         allowed[addr:addr + n] = True
     changed = np.nonzero((after != before) & ~allowed)[0]

@@ -83,6 +83,22 @@ def test_memory_plan_reuses_and_never_overlaps_live_buffers(tmp_path):
             assert not (live and overlap), (a, b)
 
 
+
+def test_memory_below_64_is_reserved_for_the_runtime(tmp_path):
+    """Threads count a split call's tasks in the i32 at byte 0: no tensor may start below byte 64."""
+    from nnjit.compiler.bundle import BundleError, check_manifest
+
+    onnx.save(_chain_model(), tmp_path / "m.onnx")
+    compile_model(tmp_path / "m.onnx", tmp_path / "b")
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert m["memory"]["weights_base"] >= 64 and m["memory"]["arena_base"] >= 64
+    check_manifest(m)
+    for key in ("weights_base", "arena_base"):
+        bad = json.loads(json.dumps(m))
+        bad["memory"][key] = 0
+        with pytest.raises(BundleError, match=rf"memory\.{key}.*>= 64.*0"):
+            check_manifest(bad)
+
 def test_parse_shape_args():
     assert parse_shape_args(["input_ids=1x128", "seq=7"]) == {"input_ids": [1, 128], "seq": [7]}
     with pytest.raises(ShapeError, match="expected NAME=1x128"):

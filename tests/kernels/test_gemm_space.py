@@ -173,7 +173,7 @@ def test_every_kind_on_odd_shapes(kind):
             s["pw"] = 2 * nr if nr != 12 else 24   # panels wider than the tile
         batch = [(), (3,), (2, 2), ()][i]
         check_all(gemm_params(M, N, K, s, packed=packed, epi=epi, batch=batch), rng,
-                  parts=(1, 2, 3) if i < 3 else (2,))
+                  parts=(1, 2, 3, 4) if i < 3 else (2,))   # batch (3,) with 4 parts: row tasks over 3 matrices
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ const RELAXED_PROBE = new Uint8Array([
 export const relaxedSimdSupported = () => WebAssembly.validate(RELAXED_PROBE);
 
 const PAGE_BYTES = 65536;
+// Memory below this is the runtime's: the task counter of split calls lives at byte 0 (wasm_threads.js).
+const RESERVED_BYTES = 64;
 
 /** Median ms per call of `f`: repeated until one sample lasts ≥ 1 ms (the timer may be coarse), 7 samples. */
 export function timeCall(f) {
@@ -78,6 +80,9 @@ export class WasmBackend {
   static async create({ manifest, tensors, plan, decodePlan = null, decodeUnfusedPlan = null, weights, kernels, fetchKernel = null, relaxed = false, threads = 1 }) {
     const { memory: mem } = manifest;
     const addrOf = (t) => (t.storage === 'weight' ? mem.weights_base : mem.arena_base) + t.offset;
+    if (!(mem.weights_base >= RESERVED_BYTES && mem.arena_base >= RESERVED_BYTES)) {
+      throw new BundleError(`manifest.json: memory.weights_base (${mem.weights_base}) and memory.arena_base (${mem.arena_base}) must leave bytes [0, ${RESERVED_BYTES}) to the runtime (threads count split work there)`);
+    }
     if (mem.weights_base + weights.byteLength > mem.total_bytes) {
       throw new BundleError(`manifest.json: weights (${weights.byteLength} bytes at ${mem.weights_base}) exceed memory.total_bytes ${mem.total_bytes}`);
     }
