@@ -7,6 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from nnjit.compiler.bundle import read_manifest
 from nnjit.compiler.pipeline import compile_model
 
 pytestmark = pytest.mark.browser
@@ -192,3 +193,37 @@ def test_a_helper_that_stops_answering_is_a_named_error_not_a_hang(harness):
     assert [e and e["name"] for e in errors] == ["BackendError", "BackendError"], errors
     for e in errors:
         assert "the wasm threads stopped answering: 1 of 1 helper(s) did not finish a call within 0.3 s" in e["message"], errors
+
+
+STREAM_JS = """async ({ url, xs }) => {
+  const { Session } = await import('/nnjit/index.js');
+  const s = await Session.create(url, { threads: 2 });
+  const out = [];
+  try {
+    for (const x of xs) out.push(Array.from((await s.run({ x: Float32Array.from(x) })).z.data));
+    return { threads: s.info.threads, out };
+  } finally {
+    await s.release();
+  }
+}"""
+
+
+def test_every_split_run_computes_its_own_inputs(harness, big_matmul):
+    """The threads deal a split gemm's row tiles out from a counter in the shared memory that the runtime
+    zeroes before each call: runs on different inputs, one after another, each get their own product
+    (with a counter left over from the run before, a run would compute nothing and return stale rows)."""
+    bundle, feeds, _ = big_matmul
+    rng = np.random.default_rng(12)
+    xs = [rng.standard_normal((128, 256)).astype(np.float32) for _ in range(3)]
+    one = [harness.run_bundle(bundle, {"x": x}, runs=1)["outputs"]["z"] for x in xs]
+    assert read_manifest(bundle)["steps"][0]["family"] == "gemm"
+    page = harness.open_page("run.html")
+    try:
+        with harness.mounted(bundle) as url:
+            r = page.evaluate(STREAM_JS, {"url": url, "xs": [x.ravel().tolist() for x in xs]})
+    finally:
+        page.close()
+    assert r["threads"] == 2
+    for got, want in zip(r["out"], one):
+        assert np.array_equal(np.asarray(got, dtype=np.float32).reshape(want.shape), want)
+    assert not np.array_equal(one[0], one[1])
