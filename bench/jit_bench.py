@@ -73,21 +73,20 @@ def measure(models, threads, runs, rounds, budget_s, exhaustive, log=print) -> d
             flops = _flops(manifest)
             for t in threads:
                 nn, kern, main, reuse, dflt, ortw, nat, tuning, errs = [], [], [], [], [], [], [], None, None
+                # The tuned session: tunes on the first page load, loads the winners from IndexedDB after.
+                tuned = dict(threads=t, tune_budget_ms=int(budget_s * 1000), shared_context=True, warmup_ms=WARM_MS)
                 for r in range(rounds):
-                    res = h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
-                                       shared_context=True, warmup_ms=WARM_MS)
+                    res = h.run_bundle(bundle, feeds, runs, **tuned)
                     if tuning is None:
                         tuning = _tuning(res)
                         errs = max_errors(res["outputs"], refs)
                         got_threads = res["info"]["threads"]
                     nn += res["latency_ms"]["runs"]
                     kern += res["compute_ms"]
-                    on_main = h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
-                                           shared_context=True, warmup_ms=WARM_MS, worker=False)
+                    on_main = h.run_bundle(bundle, feeds, runs, worker=False, **tuned)
                     main += on_main["latency_ms"]["runs"]
                     main_threads = on_main["info"]["threads"]
-                    reuse += h.run_bundle(bundle, feeds, runs, threads=t, tune_budget_ms=int(budget_s * 1000),
-                                          shared_context=True, warmup_ms=WARM_MS, reuse_outputs=True)["latency_ms"]["runs"]
+                    reuse += h.run_bundle(bundle, feeds, runs, reuse_outputs=True, **tuned)["latency_ms"]["runs"]
                     if t == 1:
                         dflt += h.run_bundle(bundle, feeds, runs, threads=1, tune_budget_ms=0, warmup_ms=WARM_MS)["latency_ms"]["runs"]
                     ortw += h.run_ort(onnx_path, feeds, runs, threads=t, warmup_ms=WARM_MS)["latency_ms"]["runs"]
@@ -210,7 +209,7 @@ def markdown(result: dict, command: str) -> str:
         lines.append(f"- {s['model']} search, 1 thread, from an empty cache: budgeted {b['seconds']:.1f} s "
                      f"({b['measured']}/{b['candidates']} candidates{'' if b['complete'] else ', stopped by the budget'}) "
                      f"→ model {b['latency']['median']:.2f} ms; exhaustive {e['seconds']:.1f} s ({e['measured']}/{e['candidates']}) "
-                     f"→ {e['latency']['median']:.2f} ms (medians of {1 + result.get('rounds', 0)} page loads each, "
+                     f"→ {e['latency']['median']:.2f} ms (medians of {1 + result['rounds']} page loads each, "
                      f"taking turns); budgeted reaches {100 * e['latency']['median'] / b['latency']['median']:.0f}% "
                      f"of the exhaustive search's speed; the same winner in {s['same_winners']} of {s['groups']} step groups")
     return "\n".join(lines) + "\n"

@@ -83,7 +83,6 @@ def test_memory_plan_reuses_and_never_overlaps_live_buffers(tmp_path):
             assert not (live and overlap), (a, b)
 
 
-
 def test_memory_below_64_is_reserved_for_the_runtime(tmp_path):
     """Threads count a split call's tasks in the i32 at byte 0: no tensor may start below byte 64."""
     from nnjit.compiler.bundle import BundleError, check_manifest
@@ -98,6 +97,7 @@ def test_memory_below_64_is_reserved_for_the_runtime(tmp_path):
         bad["memory"][key] = 0
         with pytest.raises(BundleError, match=rf"memory\.{key}.*>= 64.*0"):
             check_manifest(bad)
+
 
 def test_parse_shape_args():
     assert parse_shape_args(["input_ids=1x128", "seq=7"]) == {"input_ids": [1, 128], "seq": [7]}

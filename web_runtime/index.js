@@ -210,7 +210,7 @@ export class Session {
    * feeds: input name → typed array or {data, dims}. Resolves to output name → {data, dims, dtype}.
    * options.outputs: output name → a typed array of the output's type and size to write it into (its
    * `data` is then that array): a stream of runs can reuse its arrays instead of getting fresh ones,
-   * whose first touch costs ~0.6 ms per MiB here.
+   * whose first touch costs 0.6-0.8 ms per MiB here.
    */
   async run(feeds, options = {}) {
     const given = this.#outputArrays(options?.outputs);

@@ -162,7 +162,6 @@ def test_wrong_version_and_missing_files_are_bundle_errors(page, harness, bundle
     assert err["name"] == "BundleError" and "kernels/k1.wasm" in err["message"] and "404" in err["message"]
 
 
-
 def test_tensors_in_the_runtimes_low_memory_are_a_bundle_error(page, harness, bundles, tmp_path):
     import shutil
 
@@ -171,6 +170,7 @@ def test_tensors_in_the_runtimes_low_memory_are_a_bundle_error(page, harness, bu
     (b / "manifest.json").write_text(json.dumps({**m, "memory": {**m["memory"], "weights_base": 0}}))
     err = run_in_page(page, harness, b, [GOOD])["error"]
     assert err["name"] == "BundleError" and "memory.weights_base (0)" in err["message"] and "[0, 64)" in err["message"]
+
 
 def test_kernel_trap_is_a_backend_error_from_the_worker(page, harness, bundles):
     r = run_in_page(page, harness, bundles["trap"], [{"x": {"type": "Float32Array", "values": [1, 2, 3, 4]}}])

@@ -212,7 +212,7 @@ def test_every_split_run_computes_its_own_inputs(harness, big_matmul):
     """The threads deal a split gemm's row tiles out from a counter in the shared memory that the runtime
     zeroes before each call: runs on different inputs, one after another, each get their own product
     (with a counter left over from the run before, a run would compute nothing and return stale rows)."""
-    bundle, feeds, _ = big_matmul
+    bundle, _, _ = big_matmul
     rng = np.random.default_rng(12)
     xs = [rng.standard_normal((128, 256)).astype(np.float32) for _ in range(3)]
     one = [harness.run_bundle(bundle, {"x": x}, runs=1)["outputs"]["z"] for x in xs]

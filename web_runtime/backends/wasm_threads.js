@@ -40,13 +40,12 @@ export class ThreadPool {
       w.postMessage({ type: 'init', memory, ctl: ctl.buffer, part, parts: threads, spinMs: spinMs(threads) });
       workers.push(w);
     }
-    const pool = new ThreadPool(ctl, workers, threads);
-    pool.tasks = new Int32Array(memory.buffer, 0, 1);
+    const pool = new ThreadPool(ctl, workers, threads, memory);
     await pool.#serve();
     return pool;
   }
 
-  constructor(ctl, workers, threads) {
+  constructor(ctl, workers, threads, memory) {
     this.ctl = ctl;
     this.workers = workers;
     this.threads = threads;
@@ -59,7 +58,7 @@ export class ThreadPool {
     this.failed = null;
     this.slots = new Map(); // module → slot
     /** The i32 at byte 0 of the shared memory: the task counter of a split call (zeroed before each). */
-    this.tasks = null;
+    this.tasks = new Int32Array(memory.buffer, 0, 1);
   }
 
   /**
