@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="auto: webgpu where the browser has an adapter, else wasm")
     p.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     p.add_argument("--threads", type=int, default=1,
-                   help="wasm kernel threads (gemm and conv split across a pool of Workers; the page is cross-origin isolated)")
+                   help="wasm kernel threads (gemm, conv, attention and softmax split across a pool of Workers; the page is cross-origin isolated)")
     p.add_argument("--tune", type=float, default=0, metavar="SECONDS",
                    help="tune kernels on the device for up to SECONDS first (a progress bar on stderr); 0: off")
     p.add_argument("--inputs", metavar="X.npz", help="inputs by name (default: seeded random inputs)")

@@ -135,6 +135,32 @@ def test_threads_give_the_same_outputs_as_one_thread(harness, big_matmul, thread
     assert np.abs(one["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
+def softmax_ref(x, axis):
+    e = np.exp(x.astype(np.float64) - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_splits_its_slices_and_matches_one_thread(harness, tmp_path):
+    """A softmax with enough slices runs split (48 slices of 37×5, the strided layout); one with a single
+    slice does not; both bit for bit like one thread."""
+    g = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=1), helper.make_node("Softmax", ["s"], ["t"])],
+                          "sm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [48, 37, 5]),
+                                 helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 7])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [48, 37, 5]),
+                           helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 7])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "sm.onnx")
+    compile_model(tmp_path / "sm.onnx", tmp_path / "bundle", backends=("wasm",))
+    rng = np.random.default_rng(5)
+    feeds = {"x": (rng.standard_normal((48, 37, 5)) * 4).astype(np.float32), "s": rng.standard_normal((1, 7)).astype(np.float32)}
+    one = harness.run_bundle(tmp_path / "bundle", feeds, runs=2, threads=1)
+    two = harness.run_bundle(tmp_path / "bundle", feeds, runs=2, threads=2, profile_runs=2)
+    assert [p["threads"] for p in two["profile"] if p["family"] == "softmax"] == [2, 1]
+    for name, axis in (("y", 1), ("t", -1)):
+        assert np.array_equal(two["outputs"][name], one["outputs"][name]), name
+        ref = softmax_ref(feeds["x" if name == "y" else "s"], axis)
+        assert np.abs(two["outputs"][name] - ref).max() <= 1e-6, name
+
+
 def test_more_threads_than_cores_run_one_per_core(harness, big_matmul):
     """Uneven splits (3 parts, ...) are checked natively (tests/kernels/test_gemm_space.py); in the page
     a request above the core count runs one thread per core and says so."""

@@ -1,4 +1,5 @@
-"""softmax kernel vs a float64 reference, both layouts (inner == 1 and inner > 1)."""
+"""softmax kernel vs a float64 reference, both layouts (inner == 1 and inner > 1); its run_part (the
+outermost slices split across threads) against run, bit for bit."""
 import numpy as np
 import pytest
 
@@ -12,11 +13,11 @@ def ref_softmax(x):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def run_softmax(x):
+def run_softmax(x, parts=None):
     outer, n, inner = x.shape
     plain, relaxed = build("softmax", dict(outer=outer, n=n, inner=inner))
     assert relaxed is None
-    return run_kernel(plain, [x], [(x.shape, np.float32)])[0]
+    return run_kernel(plain, [x], [(x.shape, np.float32)], parts=parts)[0]
 
 
 SHAPES = [(1, 1, 1), (3, 7, 1), (2, 37, 1), (1, 130, 1), (5, 4, 1), (2, 3, 1), (4, 3, 5), (2, 7, 130),
@@ -55,3 +56,14 @@ def test_one_hot_and_nan_rows():
     np.testing.assert_array_equal(y[0], np.eye(7, dtype=np.float32)[3])
     assert np.isnan(y[1]).all()
     np.testing.assert_array_equal(y[2], np.eye(7, dtype=np.float32)[5])
+
+
+@pytest.mark.parametrize("shape", [(7, 37, 1), (5, 9, 6), (1, 130, 1), (130, 7, 1), (3, 4, 5)])
+def test_parts_equal_run(shape):
+    # 2 and 3 parts, and more parts than slices (some parts empty): every slice once, the same bits.
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    full = run_softmax(x)
+    for parts in (1, 2, 3, shape[0] + 2):
+        got = run_softmax(x, parts=parts)
+        assert np.array_equal(got.view(np.uint32), full.view(np.uint32)), f"{shape}: run_part x{parts} != run"
