@@ -86,7 +86,7 @@ def run_kernel(wasm: bytes, inputs: list[np.ndarray], outputs: list[tuple[tuple,
         raw[addr:addr + a.nbytes] = a.view(np.uint8).reshape(-1)
     exports = mem.instantiate_module(wasm).exports(mem.store)
     if parts is not None:
-        raw[:SPLIT_COUNTER_BYTES] = 0  # the task counter split calls deal work out by (gemm.wat.j2)
+        raw[:SPLIT_COUNTER_BYTES] = 0  # the task counter split calls deal work out by (gemm's row tiles, softmax's slices)
     before = raw.copy()
     if parts is None:
         mem.call(exports["run"], *addrs)

@@ -143,7 +143,7 @@ export class ThreadPool {
     for (let i = 0; i < n; i++) ctl[CTL.ARGS + i] = args[i];
     ctl[CTL.NARGS] = n;
     Atomics.store(ctl, CTL.ERROR, 0);
-    // Kernels that deal their work out at run time (gemm's row tasks) count it off here (docs/space.md).
+    // Kernels that deal their work out at run time (gemm's row tiles, softmax's slices) count it off here (docs/space.md).
     Atomics.store(this.tasks, 0, 0);
     Atomics.store(ctl, CTL.OP, slot);
     Atomics.store(ctl, CTL.REMAIN, this.workers.length);
