@@ -106,19 +106,20 @@ def test_webgpu_candidates_are_tuned_and_stay_correct(gpu_harness, tmp_path, mat
 
 @pytest.fixture(scope="module")
 def big_matmul(tmp_path_factory):
-    """Large enough (128·256·300 multiply-adds) for the runtime to split it across threads."""
+    """Large enough (300·256·128 multiply-adds) for the runtime to split it across threads, and taller
+    than wide, so that every schedule cuts it by row tiles, the split that deals tasks out (docs/space.md)."""
     d = tmp_path_factory.mktemp("threads")
     rng = np.random.default_rng(11)
-    w = rng.standard_normal((256, 300)).astype(np.float32)
-    bias = rng.standard_normal(300).astype(np.float32)
+    w = rng.standard_normal((256, 128)).astype(np.float32)
+    bias = rng.standard_normal(128).astype(np.float32)
     g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Add", ["y", "b"], ["z"])], "mm",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [128, 256])],
-                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [128, 300])],
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [300, 256])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [300, 128])],
                           [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel()),
                            helper.make_tensor("b", TensorProto.FLOAT, bias.shape, bias)])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "mm.onnx")
     compile_model(d / "mm.onnx", d / "bundle", backends=("wasm",))
-    x = rng.standard_normal((128, 256)).astype(np.float32)
+    x = rng.standard_normal((300, 256)).astype(np.float32)
     return d / "bundle", {"x": x}, x.astype(np.float64) @ w + bias
 
 
@@ -240,9 +241,13 @@ def test_every_split_run_computes_its_own_inputs(harness, big_matmul):
     (with a counter left over from the run before, a run would compute nothing and return stale rows)."""
     bundle, _, _ = big_matmul
     rng = np.random.default_rng(12)
-    xs = [rng.standard_normal((128, 256)).astype(np.float32) for _ in range(3)]
+    xs = [rng.standard_normal((300, 256)).astype(np.float32) for _ in range(3)]
     one = [harness.run_bundle(bundle, {"x": x}, runs=1)["outputs"]["z"] for x in xs]
-    assert read_manifest(bundle)["steps"][0]["family"] == "gemm"
+    manifest = read_manifest(bundle)
+    step = manifest["steps"][0]
+    assert step["family"] == "gemm"
+    configs = [k["config"] for k in manifest["kernels"] if k["id"] in step["candidates"]["wasm"]]
+    assert configs and all(-(-c["M"] // c["mr"]) >= -(-c["N"] // c["nr"]) for c in configs)  # cut by row tasks
     page = harness.open_page("run.html")
     try:
         with harness.mounted(bundle) as url:

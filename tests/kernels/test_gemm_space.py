@@ -93,6 +93,9 @@ KINDS = kinds()
 
 def test_kinds_cover_every_dimension():
     assert {1, 2} <= {k[4] for k in KINDS}
+    # The batched 37×130 case cuts each matrix by row tiles (tiles ≥ panels) for some kinds, by column
+    # panels for others: run_part's two ways of cutting a matrix are both checked over 3 matrices.
+    assert {-(-37 // k[0]) >= -(-130 // k[1]) for k in KINDS} == {True, False}
     assert any(k[2] and k[3] for k in KINDS) and any(k[2] and not k[3] for k in KINDS)
     assert any(k[3] and not k[2] for k in KINDS)
 
@@ -173,7 +176,7 @@ def test_every_kind_on_odd_shapes(kind):
             s["pw"] = 2 * nr if nr != 12 else 24   # panels wider than the tile
         batch = [(), (3,), (2, 2), ()][i]
         check_all(gemm_params(M, N, K, s, packed=packed, epi=epi, batch=batch), rng,
-                  parts=(1, 2, 3, 4) if i < 3 else (2,))   # batch (3,) with 4 parts: row tasks over 3 matrices
+                  parts=(1, 2, 3, 4) if i < 3 else (2,))   # batch (3,) with 4 parts: every matrix cut
 
 
 @pytest.fixture(scope="module")
