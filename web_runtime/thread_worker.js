@@ -19,7 +19,11 @@ function serve() {
     // of a millisecond, and waking a sleeping thread (on a VM: a halted vCPU) costs about as much.
     const until = performance.now() + spinMs;
     while (Atomics.load(ctl, CTL.GEN) === seen && performance.now() < until);
-    Atomics.wait(ctl, CTL.GEN, seen);
+    // Only a new generation is a job. A wake-up without one is the late notify of the job just done:
+    // the coordinator bumped GEN, lost its core before notifying, and this thread ran the job, spun and
+    // slept meanwhile. Taken for a job, it ran that job twice and drove REMAIN to -1, so the next join
+    // never ended (seen once in a 2-thread benchmark on a busy machine).
+    while (Atomics.load(ctl, CTL.GEN) === seen) Atomics.wait(ctl, CTL.GEN, seen);
     seen = Atomics.load(ctl, CTL.GEN);
     const op = Atomics.load(ctl, CTL.OP);
     if (op === CTL.YIELD) {

@@ -222,6 +222,52 @@ def test_a_helper_that_stops_answering_is_a_named_error_not_a_hang(harness):
         assert "the wasm threads stopped answering: 1 of 1 helper(s) did not finish a call within 0.3 s" in e["message"], errors
 
 
+LATE_NOTIFY_JS = """async (count) => {
+  const { ThreadPool } = await import('/nnjit/backends/wasm_threads.js');
+  const { CTL } = await import('/nnjit/backends/wasm_ctl.js');
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const pool = await ThreadPool.create(memory, 2);
+  pool.stallMs = 300;
+  const slot = await pool.slotOf(await WebAssembly.compile(new Uint8Array(count)));
+  const runs = new Int32Array(memory.buffer, 64, 2);  // runs of part 0 and part 1 (the kernel counts them)
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const seen = [];
+  let error = null;
+  try {
+    pool.run(slot, () => Atomics.add(runs, 0, 1), []);
+    await sleep(20);  // the helper has spun out and sleeps on GEN
+    Atomics.notify(pool.ctl, CTL.GEN);  // the call's notify, arriving late
+    await sleep(20);
+    seen.push(Array.from(runs), Atomics.load(pool.ctl, CTL.REMAIN));
+    pool.run(slot, () => Atomics.add(runs, 0, 1), []);
+    seen.push(Array.from(runs));
+  } catch (e) {
+    error = e.message;
+  } finally {
+    pool.destroy();
+  }
+  return { seen, error };
+}"""
+
+
+def test_a_late_notify_is_not_a_second_job(harness):
+    """The coordinator bumps the job generation, then notifies; if it loses its core in between, the
+    helper may run the job, spin, sleep, and only then get the notify. That wake-up is no job: the
+    helper must not run the part again (a second decrement left REMAIN at -1 and the next call hung)."""
+    import wasmtime
+
+    count = wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) '
+                              '(func (export "run_part") (param $part i32) (param $parts i32) '
+                              '(drop (i32.atomic.rmw.add (i32.add (i32.const 64) (i32.shl (local.get $part) (i32.const 2))) (i32.const 1)))))')
+    page = harness.open_page("run.html")
+    try:
+        r = page.evaluate(LATE_NOTIFY_JS, list(count))
+    finally:
+        page.close()
+    assert r["error"] is None, r
+    assert r["seen"] == [[1, 1], 0, [2, 2]], r
+
+
 STREAM_JS = """async ({ url, xs }) => {
   const { Session } = await import('/nnjit/index.js');
   const s = await Session.create(url, { threads: 2 });
