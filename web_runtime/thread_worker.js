@@ -9,7 +9,7 @@ let ctl = null;
 let part = 0;
 let parts = 1;
 const fns = [];
-let spinMs = 1; // 0 when threads outnumber cores (wasm_threads.js spinMs)
+let spinMs = 0; // set by 'init': wasm_threads.js spinMs (0 when threads outnumber cores)
 
 function serve() {
   let seen = Atomics.load(ctl, CTL.GEN);

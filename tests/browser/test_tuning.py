@@ -9,6 +9,7 @@ from onnx import TensorProto, helper
 
 from nnjit.compiler.bundle import read_manifest
 from nnjit.compiler.pipeline import compile_model
+from tests.kernels.test_softmax import ref_softmax
 
 pytestmark = pytest.mark.browser
 
@@ -136,11 +137,6 @@ def test_threads_give_the_same_outputs_as_one_thread(harness, big_matmul, thread
     assert np.abs(one["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
-def softmax_ref(x, axis):
-    e = np.exp(x.astype(np.float64) - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def test_softmax_splits_its_slices_and_matches_one_thread(harness, tmp_path):
     """A softmax with enough slices runs split (48 slices of 37×5, the strided layout); one with a single
     slice does not; both bit for bit like one thread."""
@@ -156,10 +152,9 @@ def test_softmax_splits_its_slices_and_matches_one_thread(harness, tmp_path):
     one = harness.run_bundle(tmp_path / "bundle", feeds, runs=2, threads=1)
     two = harness.run_bundle(tmp_path / "bundle", feeds, runs=2, threads=2, profile_runs=2)
     assert [p["threads"] for p in two["profile"] if p["family"] == "softmax"] == [2, 1]
-    for name, axis in (("y", 1), ("t", -1)):
+    for name, x in (("y", feeds["x"]), ("t", feeds["s"])):   # both over axis 1
         assert np.array_equal(two["outputs"][name], one["outputs"][name]), name
-        ref = softmax_ref(feeds["x" if name == "y" else "s"], axis)
-        assert np.abs(two["outputs"][name] - ref).max() <= 1e-6, name
+        assert np.abs(two["outputs"][name] - ref_softmax(x)).max() <= 1e-6, name
 
 
 def test_more_threads_than_cores_run_one_per_core(harness, big_matmul):
@@ -186,12 +181,35 @@ def test_threads_run_on_the_main_thread_too(harness, big_matmul):
     assert np.abs(r["outputs"]["z"] - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
-STALL_JS = """async (spin) => {
+def on_page(harness, js: str, arg):
+    """`js` (an async function of `arg`) evaluated in a fresh run.html page, closed after."""
+    page = harness.open_page("run.html")
+    try:
+        return page.evaluate(js, arg)
+    finally:
+        page.close()
+
+
+def pool_kernel(body: str) -> list[int]:
+    """A module with only run_part(part, parts) = `body`, on one shared page, for a pool of its own."""
+    import wasmtime
+
+    return list(wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) '
+                                  f'(func (export "run_part") (param $part i32) (param $parts i32) {body}))'))
+
+
+# A 2-thread pool on its own memory, its 'slot' loaded with the kernel the test passes; calls give up
+# after 0.3 s.
+POOL_JS = """async (kernel) => {
   const { ThreadPool } = await import('/nnjit/backends/wasm_threads.js');
+  const { CTL } = await import('/nnjit/backends/wasm_ctl.js');
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
   const pool = await ThreadPool.create(memory, 2);
   pool.stallMs = 300;
-  const slot = await pool.slotOf(await WebAssembly.compile(new Uint8Array(spin)));  // a part that never ends
+  const slot = await pool.slotOf(await WebAssembly.compile(new Uint8Array(kernel)));
+"""
+
+STALL_JS = POOL_JS + """
   const errors = [];
   for (let i = 0; i < 2; i++) {
     try {
@@ -208,27 +226,13 @@ STALL_JS = """async (spin) => {
 def test_a_helper_that_stops_answering_is_a_named_error_not_a_hang(harness):
     """The page's main thread joins by spinning: a helper stuck in its part must end the wait with a
     BackendError, and the pool must refuse later calls rather than run them on the threads left."""
-    import wasmtime
-
-    spin = wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) '
-                             '(func (export "run_part") (param i32 i32) (loop $l (br $l))))')
-    page = harness.open_page("run.html")
-    try:
-        errors = page.evaluate(STALL_JS, list(spin))
-    finally:
-        page.close()
+    errors = on_page(harness, STALL_JS, pool_kernel("(loop $l (br $l))"))   # a part that never ends
     assert [e and e["name"] for e in errors] == ["BackendError", "BackendError"], errors
     for e in errors:
         assert "the wasm threads stopped answering: 1 of 1 helper(s) did not finish a call within 0.3 s" in e["message"], errors
 
 
-LATE_NOTIFY_JS = """async (count) => {
-  const { ThreadPool } = await import('/nnjit/backends/wasm_threads.js');
-  const { CTL } = await import('/nnjit/backends/wasm_ctl.js');
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  const pool = await ThreadPool.create(memory, 2);
-  pool.stallMs = 300;
-  const slot = await pool.slotOf(await WebAssembly.compile(new Uint8Array(count)));
+LATE_NOTIFY_JS = POOL_JS + """
   const runs = new Int32Array(memory.buffer, 64, 2);  // runs of part 0 and part 1 (the kernel counts them)
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const seen = [];
@@ -254,16 +258,8 @@ def test_a_late_notify_is_not_a_second_job(harness):
     """The coordinator bumps the job generation, then notifies; if it loses its core in between, the
     helper may run the job, spin, sleep, and only then get the notify. That wake-up is no job: the
     helper must not run the part again (a second decrement left REMAIN at -1 and the next call hung)."""
-    import wasmtime
-
-    count = wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) '
-                              '(func (export "run_part") (param $part i32) (param $parts i32) '
-                              '(drop (i32.atomic.rmw.add (i32.add (i32.const 64) (i32.shl (local.get $part) (i32.const 2))) (i32.const 1)))))')
-    page = harness.open_page("run.html")
-    try:
-        r = page.evaluate(LATE_NOTIFY_JS, list(count))
-    finally:
-        page.close()
+    count = pool_kernel("(drop (i32.atomic.rmw.add (i32.add (i32.const 64) (i32.shl (local.get $part) (i32.const 2))) (i32.const 1)))")
+    r = on_page(harness, LATE_NOTIFY_JS, count)
     assert r["error"] is None, r
     assert r["seen"] == [[1, 1], 0, [2, 2]], r
 
@@ -294,12 +290,8 @@ def test_every_split_run_computes_its_own_inputs(harness, big_matmul):
     assert step["family"] == "gemm"
     configs = [k["config"] for k in manifest["kernels"] if k["id"] in step["candidates"]["wasm"]]
     assert configs and all(-(-c["M"] // c["mr"]) >= -(-c["N"] // c["nr"]) for c in configs)  # cut by row tasks
-    page = harness.open_page("run.html")
-    try:
-        with harness.mounted(bundle) as url:
-            r = page.evaluate(STREAM_JS, {"url": url, "xs": [x.ravel().tolist() for x in xs]})
-    finally:
-        page.close()
+    with harness.mounted(bundle) as url:
+        r = on_page(harness, STREAM_JS, {"url": url, "xs": [x.ravel().tolist() for x in xs]})
     assert r["threads"] == 2
     for got, want in zip(r["out"], one):
         assert np.array_equal(np.asarray(got, dtype=np.float32).reshape(want.shape), want)
